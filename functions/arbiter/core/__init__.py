@@ -1,0 +1,1 @@
+"""The pure core: config, vote, state machine, runbook plan. No boto3, no sockets, no clock."""

@@ -1,0 +1,343 @@
+"""The operator's config file: one YAML document, validated by pydantic.
+
+The same model is read by the CLI (`arbiter validate`), by the CDK app at synth time and by
+every Lambda (the asset carries the validated config as JSON), so a file that deploys is a
+file the functions can read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from arbiter.core.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept seconds as a number, or a string such as ``"30s"``, ``"5m"``, ``"2h"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 30, '30s', '5m' or '1h'")
+        return float(match.group(1)) * _UNIT[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
+NonNegSeconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
+
+AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+NAME = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+class SiteName(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+    @property
+    def other(self) -> SiteName:
+        return SiteName.SECONDARY if self is SiteName.PRIMARY else SiteName.PRIMARY
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpCheck(_Model):
+    """An haproxy-style HTTP check: expected status codes and optional body strings."""
+
+    type: Literal["http"]
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: [200], min_length=1
+    )
+    expect_body: str | None = Field(default=None, min_length=1)
+    """The response body must contain this string (haproxy ``http-check expect string``)."""
+    expect_body_not: str | None = Field(default=None, min_length=1)
+    """The response body must not contain this string (haproxy ``expect ! string``)."""
+    timeout: Seconds = 5.0
+    verify_tls: bool = True
+    required: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _head_has_no_body(self) -> HttpCheck:
+        if self.method == "HEAD" and (self.expect_body or self.expect_body_not):
+            raise ValueError("a HEAD check has no body to match: drop expect_body/expect_body_not")
+        return self
+
+
+class TcpCheck(_Model):
+    """Connect to host:port; optionally read a banner and compare its prefix."""
+
+    type: Literal["tcp"]
+    name: str = Field(min_length=1, max_length=64)
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    expect_banner: str | None = Field(default=None, min_length=1)
+    timeout: Seconds = 5.0
+    required: bool = True
+
+
+Check = Annotated[HttpCheck | TcpCheck, Field(discriminator="type")]
+
+
+class Site(_Model):
+    label: str | None = None
+    """A human name for the data center, used in notifications ("Frankfurt DC")."""
+    checks: list[Check] = Field(min_length=1)
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, checks: list[Check]) -> list[Check]:
+        _reject_duplicates(c.name for c in checks)
+        return checks
+
+
+class RecordType(StrEnum):
+    A = "A"
+    AAAA = "AAAA"
+    CNAME = "CNAME"
+
+
+class DnsRecord(_Model):
+    provider: Literal["route53"] = "route53"
+    zone_id: str = Field(pattern=r"^[A-Z0-9]{1,32}$")
+    name: str = Field(min_length=1, max_length=253)
+    type: RecordType
+    ttl: int = Field(default=60, ge=1, le=86400)
+    values: dict[SiteName, list[str]]
+    """The record's values when each site is active."""
+
+    @field_validator("name")
+    @classmethod
+    def _fqdn(cls, name: str) -> str:
+        return name if name.endswith(".") else name + "."
+
+    @model_validator(mode="after")
+    def _values_for_both_sites(self) -> DnsRecord:
+        for site in SiteName:
+            values = self.values.get(site)
+            if not values:
+                raise ValueError(f"no value for the {site.value} site (values.{site.value})")
+            for value in values:
+                _check_record_value(self.type, value, site)
+        if self.type is RecordType.CNAME and any(len(v) != 1 for v in self.values.values()):
+            raise ValueError("a CNAME record has exactly one value per site")
+        return self
+
+
+def _check_record_value(rtype: RecordType, value: str, site: SiteName) -> None:
+    try:
+        if rtype is RecordType.A:
+            ipaddress.IPv4Address(value)
+        elif rtype is RecordType.AAAA:
+            ipaddress.IPv6Address(value)
+    except ValueError:
+        raise ValueError(
+            f"values.{site.value}: {value!r} is not an {rtype.value} record value"
+        ) from None
+
+
+class Dns(_Model):
+    records: list[DnsRecord] = Field(default_factory=list)
+    verify_timeout: Seconds = 120.0
+    """How long the act function waits for Route 53 to report a change INSYNC."""
+
+
+class Failback(_Model):
+    policy: Literal["automatic", "manual"] = "automatic"
+    hold: NonNegSeconds = 300.0
+    """How long the primary must have been UP before an automatic failback."""
+
+
+class Service(_Model):
+    name: str = Field(pattern=NAME)
+    primary: Site
+    secondary: Site
+    dns: Dns = Field(default_factory=Dns)
+    failback: Failback = Field(default_factory=Failback)
+
+    def site(self, name: SiteName) -> Site:
+        return self.primary if name is SiteName.PRIMARY else self.secondary
+
+    def site_label(self, name: SiteName) -> str:
+        return self.site(name).label or name.value
+
+
+class Probe(_Model):
+    interval: Seconds = 60.0
+    """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
+    several rounds, since EventBridge schedules have a one-minute granularity."""
+    retention: Seconds = 86400.0
+    """How long observations are kept before DynamoDB's TTL removes them."""
+
+    @field_validator("interval")
+    @classmethod
+    def _schedulable(cls, interval: float) -> float:
+        if interval < 60 and (interval < 1 or 60 % interval):
+            raise ValueError("below 60 s the interval must divide 60 (e.g. 10, 15, 20, 30)")
+        if interval >= 60 and interval % 60:
+            raise ValueError("from 60 s up the interval must be a whole number of minutes")
+        return interval
+
+
+class Decision(_Model):
+    fall: int = Field(default=3, ge=1, le=100)
+    rise: int = Field(default=2, ge=1, le=100)
+    quorum: int | None = Field(default=None, ge=1)
+    """Regions that must agree; default: a strict majority of the probe regions."""
+    stale_after: Seconds | None = None
+    """A region whose latest round is older than this does not vote (default: 3 intervals)."""
+
+
+class Notifications(_Model):
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list
+    )
+
+
+class Config(_Model):
+    app: str = Field(default="arbiter", pattern=NAME)
+    """Prefix of stack, table, topic and function names."""
+    home_region: str = Field(pattern=AWS_REGION)
+    probe_regions: list[Annotated[str, Field(pattern=AWS_REGION)]] = Field(min_length=3)
+    probe: Probe = Field(default_factory=Probe)
+    decision: Decision = Field(default_factory=Decision)
+    notifications: Notifications = Field(default_factory=Notifications)
+    services: list[Service] = Field(min_length=1)
+
+    @field_validator("probe_regions")
+    @classmethod
+    def _unique_regions(cls, regions: list[str]) -> list[str]:
+        _reject_duplicates(regions)
+        return regions
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, services: list[Service]) -> list[Service]:
+        _reject_duplicates(s.name for s in services)
+        return services
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> Config:
+        if self.decision.quorum is not None and self.decision.quorum > len(self.probe_regions):
+            raise ValueError(
+                f"decision.quorum is {self.decision.quorum} but there are only "
+                f"{len(self.probe_regions)} probe regions"
+            )
+        return self
+
+    @property
+    def quorum(self) -> int:
+        return self.decision.quorum or len(self.probe_regions) // 2 + 1
+
+    @property
+    def stale_after(self) -> float:
+        return self.decision.stale_after or 3 * self.probe.interval
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def warnings(self) -> list[str]:
+        """Things that validate but that an operator probably does not want."""
+        found = []
+        for i, service in enumerate(self.services):
+            for j, record in enumerate(service.dns.records):
+                if record.ttl > 300:
+                    found.append(
+                        f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above 300 s; "
+                        "resolvers may keep the old address that long after a switch"
+                    )
+        if self.quorum * 2 <= len(self.probe_regions):
+            found.append(
+                f"decision.quorum: {self.quorum} of {len(self.probe_regions)} regions is not a "
+                "majority; two disagreeing halves could both reach it"
+            )
+        return found
+
+
+def _reject_duplicates(names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{name!r} appears more than once")
+        seen.add(name)
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"http", "tcp"} or part.startswith("function-"):
+            continue  # the discriminator tag pydantic adds to a union's path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def validation_messages(exc: ValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        messages.append(f"{format_loc(tuple(error['loc']))}: {message}")
+    return messages
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, validation_messages(exc)) from None
+
+
+def load_config_text(text: str, source: str = "config") -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"not valid YAML: {where}{problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(top level): expected a mapping of keys to values"])
+    return parse_config(data, source)
+
+
+def load_config(path: str) -> Config:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    return load_config_text(text, path)

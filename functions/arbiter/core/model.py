@@ -1,0 +1,136 @@
+"""The core's data: what a probe observed, what the decider remembers, what it decided.
+
+These are the core's own models; the DynamoDB item shapes live in the store adapter and the
+notification text in the runbook, each mapped explicitly at its boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from arbiter.core.config import SiteName
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Health(StrEnum):
+    UP = "UP"
+    DOWN = "DOWN"
+    UNKNOWN = "UNKNOWN"
+
+
+class Status(StrEnum):
+    ACTIVE_PRIMARY = "ACTIVE_PRIMARY"
+    ACTIVE_SECONDARY = "ACTIVE_SECONDARY"
+    PAUSED = "PAUSED"
+
+
+class CheckResult(_Model):
+    name: str
+    kind: str
+    ok: bool
+    latency_ms: float
+    reason: str
+    """Short and human: ``ok``, ``status 503``, ``body lacks "OK"``, ``timeout after 2.0 s``."""
+    required: bool = True
+
+
+class SiteResult(_Model):
+    ok: bool
+    """True when every required check passed."""
+    checks: list[CheckResult]
+
+    @classmethod
+    def of(cls, checks: list[CheckResult]) -> SiteResult:
+        return cls(ok=all(c.ok for c in checks if c.required), checks=checks)
+
+    def failing(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+
+class Observation(_Model):
+    """One probe round of one service in one region."""
+
+    service: str
+    region: str
+    round_at: datetime
+    sites: dict[SiteName, SiteResult]
+
+
+class SiteTrack(_Model):
+    """One region's fall/rise view of one site."""
+
+    health: Health = Health.UNKNOWN
+    ok_streak: int = 0
+    fail_streak: int = 0
+    last_reason: str = ""
+
+
+class RegionTrack(_Model):
+    last_round_at: datetime | None = None
+    sites: dict[SiteName, SiteTrack] = Field(
+        default_factory=lambda: {site: SiteTrack() for site in SiteName}
+    )
+
+
+class SiteVerdict(_Model):
+    """The quorum's view of one site, and since when it has held."""
+
+    health: Health = Health.UNKNOWN
+    since: datetime | None = None
+
+
+class Transition(_Model):
+    """A switch that was decided; the act function carries it out."""
+
+    id: int
+    """The state version that recorded it: unique per service."""
+    from_site: SiteName
+    to_site: SiteName
+    reason: str
+    decided_at: datetime
+    by: str
+    """``decider`` or ``operator``."""
+    votes: dict[str, dict[SiteName, Health]] = Field(default_factory=dict)
+    """region -> site -> health, as the vote saw it."""
+    forced: bool = False
+
+
+class ServiceState(_Model):
+    """The decider's memory of one service: one versioned item, written conditionally."""
+
+    service: str
+    version: int = 0
+    active: SiteName = SiteName.PRIMARY
+    paused: bool = False
+    since: datetime | None = None
+    reason: str = "initial state"
+    regions: dict[str, RegionTrack] = Field(default_factory=dict)
+    verdicts: dict[SiteName, SiteVerdict] = Field(
+        default_factory=lambda: {site: SiteVerdict() for site in SiteName}
+    )
+    transition: Transition | None = None
+    degraded: bool = False
+    both_down: bool = False
+
+    @property
+    def status(self) -> Status:
+        if self.paused:
+            return Status.PAUSED
+        return Status.ACTIVE_PRIMARY if self.active is SiteName.PRIMARY else Status.ACTIVE_SECONDARY
+
+
+class Event(_Model):
+    """One line of the service's event log (decisions, overrides, runbook steps, alerts)."""
+
+    at: datetime
+    kind: str
+    message: str
+    alert: bool = False
+    """True when the event is also sent to the notification topic."""
+    detail: dict[str, object] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""What runs on an operator's machine: the `arbiter` command, the demo."""
