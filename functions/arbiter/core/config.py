@@ -212,6 +212,10 @@ class Decision(_Model):
     """Regions that must agree; default: a strict majority of the probe regions."""
     stale_after: Seconds | None = None
     """A region whose latest round is older than this does not vote (default: 3 intervals)."""
+    max_switches: int = Field(default=3, ge=1)
+    """Flap damping: at most this many automatic switches per ``switch_window``; past it
+    automatic actions pause and an alert says why."""
+    switch_window: Seconds = 3600.0
 
 
 class Notifications(_Model):

@@ -115,8 +115,13 @@ class ServiceState(_Model):
         default_factory=lambda: {site: SiteVerdict() for site in SiteName}
     )
     transition: Transition | None = None
-    degraded: bool = False
-    both_down: bool = False
+    runbook_done: int | None = None
+    """The id of the latest transition whose runbook finished (set by the act function)."""
+    conditions: list[str] = Field(default_factory=list)
+    """Alerting conditions in force (``degraded``, ``both_down``, ...): each is announced
+    once when it starts and once when it clears, not every round."""
+    switches: list[datetime] = Field(default_factory=list)
+    """When recent automatic switches happened, for flap damping."""
 
     @property
     def status(self) -> Status:

@@ -1,0 +1,114 @@
+"""The runbook of a switch as data: which steps, in which order, and the report it ends with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from arbiter.core.config import DnsRecord, Service, SiteName
+from arbiter.core.model import Health, Transition
+
+
+class StepStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    """Unique within the runbook; the key of its stored progress (``dns:Z123``, ``notify``)."""
+    kind: str
+    zone_id: str | None = None
+    records: list[DnsRecord] = Field(default_factory=list)
+
+
+class StepResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: StepStatus
+    started_at: datetime
+    duration_ms: float | None = None
+    detail: str = ""
+    attempts: int = 1
+
+
+def plan(service: Service, transition: Transition) -> list[Step]:
+    """DNS first (one step per hosted zone, so one UPSERT batch each), then the report."""
+    zones: dict[str, list[DnsRecord]] = {}
+    for record in service.dns.records:
+        zones.setdefault(record.zone_id, []).append(record)
+    steps = [
+        Step(name=f"dns:{zone}", kind="route53", zone_id=zone, records=records)
+        for zone, records in zones.items()
+    ]
+    steps.append(Step(name="notify", kind="notify"))
+    return steps
+
+
+def _fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def vote_matrix(votes: dict[str, dict[SiteName, Health]]) -> list[str]:
+    """A small fixed-width table: region x site."""
+    if not votes:
+        return ["(no rounds recorded yet)"]
+    width = max(len("region"), *(len(r) for r in votes))
+    lines = [f"{'region':<{width}}  {'primary':<8} secondary"]
+    for region in sorted(votes):
+        row = votes[region]
+        primary = row.get(SiteName.PRIMARY, Health.UNKNOWN).value
+        secondary = row.get(SiteName.SECONDARY, Health.UNKNOWN).value
+        lines.append(f"{region:<{width}}  {primary:<8} {secondary}")
+    return lines
+
+
+def render_report(
+    app: str,
+    service: Service,
+    transition: Transition,
+    steps: Sequence[tuple[Step, StepResult | None]],
+) -> tuple[str, str]:
+    """The one notification of a switch: subject and plain-text body. Holds no secrets."""
+    to_label = service.site_label(transition.to_site)
+    from_label = service.site_label(transition.from_site)
+    failed = any(r is not None and r.status is StepStatus.FAILED for _, r in steps)
+    verb = "FAILED switching" if failed else "switched"
+    subject = f"[{app}] {service.name}: {verb} to {transition.to_site.value} ({to_label})"
+    lines = [
+        f"Service {service.name} {verb} from {from_label} to {to_label}.",
+        "",
+        f"Reason:   {transition.reason}",
+        f"Decided:  {transition.decided_at.isoformat()} by {transition.by}"
+        + (" (forced past the health gate)" if transition.forced else ""),
+        f"Switch:   #{transition.id}",
+        "",
+        "Vote (region x site):",
+        *(f"  {line}" for line in vote_matrix(transition.votes)),
+        "",
+        "Steps:",
+    ]
+    for step, result in steps:
+        if step.kind == "notify":
+            continue
+        if result is None:
+            lines.append(f"  {step.name:<28} not run")
+            continue
+        detail = f"  {result.detail}" if result.detail else ""
+        lines.append(
+            f"  {step.name:<28} {result.status.value:<7} {_fmt_ms(result.duration_ms):>8}{detail}"
+        )
+    for record in service.dns.records:
+        values = ", ".join(record.values[transition.to_site])
+        lines.append(
+            f"  DNS {record.name.rstrip('.')} {record.type.value} -> {values} (TTL {record.ttl})"
+        )
+    return subject[:100], "\n".join(lines) + "\n"

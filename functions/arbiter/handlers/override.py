@@ -1,0 +1,26 @@
+"""Override function: the operator's commands (status, switch, pause, resume), through IAM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from arbiter import runtime
+from arbiter.observability import logger, metrics
+from arbiter.services import override
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    rt = runtime.current()
+    result = override.handle(rt, event, rt.clock())
+    logger.info(
+        "override",
+        ok=result["ok"],
+        command=event.get("command") if isinstance(event, dict) else None,
+        changed=result.get("changed"),
+        problems=result.get("problems"),
+    )
+    return result

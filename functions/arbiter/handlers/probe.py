@@ -1,0 +1,73 @@
+"""Probe function: scheduled in each probe region; checks both sites, records the round."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from arbiter import runtime
+from arbiter.handlers.events import ScheduleEvent
+from arbiter.observability import MetricUnit, logger, metrics, single_metric
+from arbiter.services.probe import probe_round, record
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parse(event=event, model=ScheduleEvent)
+    rt = runtime.current()
+    interval = rt.config.probe.interval
+    rounds = max(1, int(60 // interval)) if interval < 60 else 1
+    start = rt.clock()
+    slowest = max(
+        check.timeout
+        for service in rt.config.services
+        for check in (*service.primary.checks, *service.secondary.checks)
+    )
+    done = 0
+    for i in range(rounds):
+        due = start + timedelta(seconds=i * interval)
+        wait = (due - rt.clock()).total_seconds()
+        slowest = max(
+            c.timeout for s in rt.config.services for c in s.primary.checks + s.secondary.checks
+        )
+        if context.get_remaining_time_in_millis() / 1000 < max(wait, 0) + slowest + 5:
+            break
+        if wait > 0:
+            time.sleep(wait)
+        run_one(rt, rt.clock())
+        done += 1
+    return {"region": rt.region, "rounds": done}
+
+
+def run_one(rt: runtime.Runtime, now: datetime) -> None:
+    began = time.perf_counter()
+    observations = probe_round(rt.config, rt.region, now)
+    record(rt.store, rt.config, observations)
+    elapsed_ms = (time.perf_counter() - began) * 1000
+    for obs in observations:
+        failing = {
+            site.value: [f"{c.name}: {c.reason}" for c in result.failing()]
+            for site, result in obs.sites.items()
+        }
+        logger.info(
+            "round recorded",
+            service=obs.service,
+            region=obs.region,
+            sites={site.value: r.ok for site, r in obs.sites.items()},
+            failing=failing,
+        )
+        with single_metric(
+            name="RoundsRecorded", unit=MetricUnit.Count, value=1, namespace="Arbiter"
+        ) as metric:
+            metric.add_dimension(name="service", value=obs.service)
+            metric.add_metric(
+                name="CheckFailures",
+                unit=MetricUnit.Count,
+                value=sum(len(v) for v in failing.values()),
+            )
+    metrics.add_metric(name="ProbeRoundMs", unit=MetricUnit.Milliseconds, value=elapsed_ms)

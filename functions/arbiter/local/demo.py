@@ -1,0 +1,246 @@
+"""The local demo: two data centers on loopback, three probe regions, moto-backed AWS.
+
+The real handlers run (probe x 3 regions, decide from the table's real stream, act through
+Route 53 and SNS); only the clock is virtual, so ten minutes of rounds take a few seconds.
+The primary breaks, Arbiter fails over; the primary heals, Arbiter fails back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+DEMO_CONFIG = """\
+app: arbiter-demo
+home_region: eu-west-1
+probe_regions: [eu-west-1, eu-central-1, us-east-1]
+probe: {{interval: 60s, retention: 1h}}
+decision: {{fall: 2, rise: 2}}
+notifications: {{emails: [oncall@example.com]}}
+services:
+  - name: web
+    failback: {{policy: automatic, hold: 2m}}
+    primary:
+      label: Frankfurt DC
+      checks:
+        - {{type: http, name: health, url: "{primary_url}", expect_status: [200],
+            expect_body: "OK", timeout: 2s}}
+        - {{type: tcp, name: ssh, host: 127.0.0.1, port: {primary_tcp},
+            expect_banner: "SSH-", timeout: 2s}}
+    secondary:
+      label: Amsterdam DC
+      checks:
+        - {{type: http, name: health, url: "{secondary_url}", expect_status: [200],
+            expect_body: "OK", timeout: 2s}}
+        - {{type: tcp, name: ssh, host: 127.0.0.1, port: {secondary_tcp},
+            expect_banner: "SSH-", timeout: 2s}}
+    dns:
+      records:
+        - {{zone_id: "{zone_id}", name: www.example.com, type: A, ttl: 60,
+            values: {{primary: [203.0.113.10], secondary: [198.51.100.10]}}}}
+"""
+
+BREAK_AT = 3
+"""Round at which the primary starts answering 503 "maintenance"."""
+HEAL_AT = 7
+MAX_ROUNDS = 20
+
+
+class VirtualClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _aws_env() -> None:
+    """Point boto3 at moto with harmless fake credentials."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": "demo",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        os.environ[key] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def run(out: TextIO = sys.stdout) -> int:
+    _aws_env()
+    import boto3
+    from moto import mock_aws
+
+    from arbiter.local.sites import LocalSite
+
+    with mock_aws(), LocalSite("primary") as primary, LocalSite("secondary") as secondary:
+        return _Demo(boto3, primary, secondary, out).run()
+
+
+class _Demo:
+    def __init__(self, boto3: Any, primary: Any, secondary: Any, out: TextIO) -> None:
+        self.boto3 = boto3
+        self.primary = primary
+        self.secondary = secondary
+        self.out = out
+
+    def say(self, line: str = "") -> None:
+        print(line, file=self.out, flush=True)
+
+    def client(self, name: str) -> Callable[[], Any]:
+        return lambda: self.boto3.client(name, region_name="eu-west-1")
+
+    def run(self) -> int:
+        from arbiter import runtime
+        from arbiter.adapters.dns.route53 import Route53
+        from arbiter.adapters.invoker import InlineActInvoker
+        from arbiter.adapters.notify import SnsNotifier
+        from arbiter.adapters.store import DynamoStore
+        from arbiter.core.config import load_config_text
+        from arbiter.handlers import act, decide, probe
+        from arbiter.local import aws
+        from arbiter.local.context import LocalContext
+
+        b3 = self.boto3
+        stream_arn = aws.create_table(b3.client("dynamodb", region_name="eu-west-1"), "demo")
+        topic, inbox = aws.create_topic_with_inbox(
+            b3.client("sns", region_name="eu-west-1"),
+            b3.client("sqs", region_name="eu-west-1"),
+            "arbiter-demo-alerts",
+        )
+        r53 = b3.client("route53", region_name="us-east-1")
+        zone_id = aws.create_zone(r53, "example.com")
+        config = load_config_text(
+            DEMO_CONFIG.format(
+                primary_url=self.primary.url,
+                primary_tcp=self.primary.tcp_port,
+                secondary_url=self.secondary.url,
+                secondary_tcp=self.secondary.tcp_port,
+                zone_id=zone_id,
+            ),
+            "demo config",
+        )
+        dns = Route53(self.client("route53"), poll_interval=0.05)
+        clock = VirtualClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+        home = runtime.Runtime(
+            config=config,
+            store=DynamoStore("demo", self.client("dynamodb")),
+            notifier=SnsNotifier(topic, self.client("sns")),
+            invoker=InlineActInvoker(lambda event: act.handler(event, LocalContext())),
+            dns={"route53": dns},
+            region=config.home_region,
+            clock=clock,
+        )
+        store = home.store
+        sqs = b3.client("sqs", region_name="eu-west-1")
+        streams = b3.client("dynamodbstreams", region_name="eu-west-1")
+        iterators: dict[str, str] = {}
+        record = config.services[0].dns.records[0]
+
+        self.say("Arbiter demo: service 'web', primary Frankfurt DC, secondary Amsterdam DC")
+        self.say(f"  primary   {self.primary.url}  tcp {self.primary.tcp_port}")
+        self.say(f"  secondary {self.secondary.url}  tcp {self.secondary.tcp_port}")
+        self.say(
+            f"  probes in {', '.join(config.probe_regions)}; every 60 s (virtual); "
+            f"fall {config.decision.fall}, rise {config.decision.rise}, quorum {config.quorum}; "
+            f"failback automatic after {int(config.services[0].failback.hold)} s"
+        )
+        self.say(f"  DNS {record.name} A in moto Route 53 zone {zone_id}")
+        self.say()
+
+        switches: list[tuple[str, str]] = []
+        failback_seen_at: int | None = None
+        start = clock.now
+        for n in range(MAX_ROUNDS):
+            clock.now = start + timedelta(seconds=60 * n)
+            stamp = f"[{clock.now:%H:%M}]"
+            if n == BREAK_AT:
+                self.primary.healthy = False
+                self.say(f"{stamp} *** primary breaks: /health now answers 503 'maintenance'")
+            if n == HEAL_AT:
+                self.primary.healthy = True
+                self.say(f"{stamp} *** primary repaired: /health answers 200 'OK' again")
+
+            with _quiet():  # the handlers' EMF metrics and JSON logs go to stdout in Lambda
+                for region in config.probe_regions:
+                    runtime.install(replace(home, region=region))
+                    probe.handler(_schedule_event(region, clock.now), LocalContext())
+                runtime.install(home)
+            rounds = store.rounds_since("web", clock.now - timedelta(seconds=1))
+            self.say(f"{stamp} round {n}: " + "  ".join(_round_cell(o) for o in rounds))
+
+            with _quiet():
+                event = aws.stream_events(streams, stream_arn, iterators)
+                result = decide.handler(event, LocalContext())
+            state = store.load_state("web")
+            verdict = ", ".join(f"{s.value} {v.health.value}" for s, v in state.verdicts.items())
+            self.say(f"{' ' * len(stamp)} vote: {verdict}; status {state.status.value}")
+            now_events = [e for e in store.recent_events("web", 50) if e.at == clock.now]
+            now_events.sort(key=lambda e: e.kind == "runbook_step")  # decision, then its steps
+            for logged in now_events:
+                if logged.kind != "verdict":
+                    self.say(f"{' ' * len(stamp)} {logged.kind}: {logged.message}")
+            decided = result.get("web", {}).get("transition")
+            if decided:
+                assert state.transition is not None
+                switches.append((state.transition.from_site.value, state.transition.to_site.value))
+                values = dns.get(zone_id, record.name, "A")
+                self.say(f"{' ' * len(stamp)} Route 53: {record.name.rstrip('.')} A -> {values}")
+                for msg in aws.read_inbox(sqs, inbox):
+                    self.say(f"{' ' * len(stamp)} notification: {msg['subject']}")
+                    for line in msg["message"].rstrip().splitlines():
+                        self.say(f"{' ' * len(stamp)}   | {line}")
+                if state.transition.to_site.value == "primary":
+                    failback_seen_at = n
+            if failback_seen_at is not None and n > failback_seen_at:
+                break
+
+        self.say()
+        final = dns.get(zone_id, record.name, "A")
+        expected = [("primary", "secondary"), ("secondary", "primary")]
+        ok = switches == expected and final == ["203.0.113.10"]
+        self.say(f"Switches: {', '.join(f'{a} -> {b}' for a, b in switches) or 'none'}")
+        self.say(f"Route 53 now: {record.name.rstrip('.')} A {final}")
+        self.say("Demo " + ("PASSED: failover and failback both happened." if ok else "FAILED."))
+        return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _round_cell(obs: Any) -> str:
+    cells = []
+    for site, result in obs.sites.items():
+        mark = "ok" if result.ok else "FAIL(" + ", ".join(c.reason for c in result.failing()) + ")"
+        cells.append(f"{site.value[0].upper()}:{mark}")
+    return f"{obs.region} {' '.join(cells)}"
+
+
+def _schedule_event(region: str, at: datetime) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "demo",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/arbiter-probe"],
+        "detail": {},
+    }
+
+
+def main() -> None:
+    sys.exit(run())

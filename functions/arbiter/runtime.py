@@ -1,0 +1,97 @@
+"""The composition root: builds the config and the adapters from the environment, lazily.
+
+Handlers call ``current()``; nothing is built at import. Tests and the local demo install a
+runtime of their own with ``install()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from arbiter.adapters.dns import PROVIDERS, DnsProvider
+from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
+from arbiter.adapters.notify import Notifier, SnsNotifier
+from arbiter.adapters.store import DynamoStore, Store
+from arbiter.core.config import Config, load_config, parse_config
+from arbiter.core.errors import FatalError
+
+
+class MissingSetting(FatalError):
+    """A required environment variable is not set."""
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    notifier: Notifier
+    invoker: ActInvoker
+    dns: dict[str, DnsProvider]
+    region: str
+    act_lease: float = 300.0
+    """How long a claimed runbook step stays claimed before another invocation may retry it."""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """The only clock the functions read; the demo and the simulator install a virtual one."""
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise MissingSetting(f"environment variable {name} is not set")
+    return value
+
+
+def config_from_env() -> Config:
+    path = Path(_env("ARBITER_CONFIG_FILE"))
+    if not path.is_absolute():
+        path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
+    if path.suffix == ".json":
+        return parse_config(json.loads(path.read_text(encoding="utf-8")), str(path))
+    return load_config(str(path))
+
+
+def _client(service: str, region: str | None = None) -> Any:
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    retry = BotoConfig(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5)
+    return boto3.client(service, region_name=region, config=retry)  # type: ignore[call-overload]
+
+
+def from_env() -> Runtime:
+    config = config_from_env()
+    home = os.environ.get("ARBITER_TABLE_REGION") or config.home_region
+    region = os.environ.get("ARBITER_REGION_LABEL") or os.environ.get("AWS_REGION", home)
+    table = _env("ARBITER_TABLE")
+    topic = os.environ.get("ARBITER_TOPIC_ARN", "")
+    act = os.environ.get("ARBITER_ACT_FUNCTION", "")
+    return Runtime(
+        config=config,
+        store=DynamoStore(table, lambda: _client("dynamodb", home)),
+        notifier=SnsNotifier(topic, lambda: _client("sns")),
+        invoker=LambdaActInvoker(act, lambda: _client("lambda")),
+        dns={name: make(lambda: _client("route53")) for name, make in PROVIDERS.items()},
+        region=region,
+    )
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    global _current
+    if _current is None:
+        _current = from_env()
+    return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Use this runtime from now on (None: build from the environment on next use)."""
+    global _current
+    _current = runtime
