@@ -250,8 +250,8 @@ class Config(_Model):
     def _quorum_fits(self) -> Config:
         if self.decision.quorum is not None and self.decision.quorum > len(self.probe_regions):
             raise ValueError(
-                f"decision.quorum is {self.decision.quorum} but there are only "
-                f"{len(self.probe_regions)} probe regions"
+                f"decision.quorum: {self.decision.quorum} is more than the number of "
+                f"probe_regions ({len(self.probe_regions)})"
             )
         return self
 
@@ -314,7 +314,9 @@ def validation_messages(exc: ValidationError) -> list[str]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        messages.append(f"{format_loc(tuple(error['loc']))}: {message}")
+        loc = tuple(error["loc"])
+        # A model-level check names its own fields in the message.
+        messages.append(f"{format_loc(loc)}: {message}" if loc else message)
     return messages
 
 

@@ -128,6 +128,7 @@ def decide(
             cond.cleared(name, "vantage_recovered", f"{name.split(':', 1)[1]} votes again")
 
     new = state.model_copy(update={"regions": regions, "verdicts": verdicts})
+    cond.keep("flapping")  # cleared only by an operator's resume
     transition: Transition | None = None
     if vote.degraded:
         for name in ("both_down", "no_target", "awaiting_operator"):

@@ -1,0 +1,130 @@
+"""The ``arbiter`` command: validate a config, probe from here, run the demo, drive a
+deployed override function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from arbiter.core.errors import ConfigError
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from arbiter.core.config import load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"{exc.source}: invalid ({len(exc.problems)} problems)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  error: {problem}", file=sys.stderr)
+        return 1
+    for warning in config.warnings():
+        print(f"  warning: {warning}", file=sys.stderr)
+    checks = sum(len(s.primary.checks) + len(s.secondary.checks) for s in config.services)
+    records = sum(len(s.dns.records) for s in config.services)
+    print(
+        f"{args.file}: OK: {len(config.services)} service(s), {checks} checks, "
+        f"{records} DNS records; {len(config.probe_regions)} probe regions, "
+        f"quorum {config.quorum}, fall {config.decision.fall}, rise {config.decision.rise}"
+    )
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """One round from this machine: useful to try checks before deploying them."""
+    from arbiter.core.config import load_config
+    from arbiter.services.probe import probe_round
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    failed = False
+    for obs in probe_round(config, "local", datetime.now(UTC)):
+        for site, result in obs.sites.items():
+            print(f"{obs.service} {site.value}: {'UP' if result.ok else 'FAILING'}")
+            failed |= not result.ok
+            for check in result.checks:
+                optional = "" if check.required else " (optional)"
+                print(
+                    f"  {check.kind:<5} {check.name:<20} {'ok' if check.ok else 'FAIL':<5} "
+                    f"{check.latency_ms:7.0f} ms  {check.reason}{optional}"
+                )
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from arbiter.local.demo import run
+
+    return run()
+
+
+def _override(args: argparse.Namespace) -> int:
+    """Invoke the deployed override function with one command and print its answer."""
+    payload: dict[str, Any] = {"command": args.command}
+    if args.service:
+        payload["service"] = args.service
+    if args.operator:
+        payload["operator"] = args.operator
+    if args.command == "switch":
+        payload.update(to=args.to, reason=args.reason, force=args.force)
+    elif args.command == "pause" and args.reason:
+        payload["reason"] = args.reason
+    import boto3
+
+    client = boto3.client("lambda", region_name=args.region)
+    response = client.invoke(FunctionName=args.function, Payload=json.dumps(payload).encode())
+    answer = json.loads(response["Payload"].read() or b"null")
+    print(json.dumps(answer, indent=2))
+    if response.get("FunctionError"):
+        return 2
+    return 0 if isinstance(answer, dict) and answer.get("ok") else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arbiter", description="External multi-region failover monitor."
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("validate", help="check a config file; print every problem")
+    p.add_argument("file")
+    p.set_defaults(run=_validate)
+
+    p = sub.add_parser("probe", help="run one probe round from this machine")
+    p.add_argument("file")
+    p.set_defaults(run=_probe)
+
+    p = sub.add_parser("demo", help="fail over and back between two local data centers")
+    p.set_defaults(run=_demo)
+
+    for command in ("status", "switch", "pause", "resume"):
+        p = sub.add_parser(command, help=f"{command}: through the deployed override function")
+        p.add_argument("--function", required=True, help="the override function's name")
+        p.add_argument("--region", default=None)
+        p.add_argument("--service", default=None)
+        p.add_argument("--operator", default=None, help="your name, for the event log")
+        if command == "switch":
+            p.add_argument("to", choices=["primary", "secondary"])
+            p.add_argument("--reason", required=True)
+            p.add_argument("--force", action="store_true", help="skip the health gate")
+        if command == "pause":
+            p.add_argument("--reason", default=None)
+        p.set_defaults(run=_override, command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Fixtures of the infra tests: the example app is built once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk.assertions import Template
+
+from tests.infra.helpers import EXAMPLE, build_templates
+
+
+@pytest.fixture(scope="session")
+def example() -> dict[str, Template]:
+    """Stack name -> template of the app built from arbiter.example.yaml."""
+    return build_templates(EXAMPLE)
+
+
+@pytest.fixture
+def build_variant(tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Template]]:
+    """Write a config to a temp file and build the app from it (asset staged under tmp)."""
+
+    def build(data: dict[str, Any]) -> dict[str, Template]:
+        path = tmp_path / "arbiter.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return build_templates(path, asset_dir=tmp_path / "asset")
+
+    return build
+
+

@@ -1,0 +1,81 @@
+"""Helpers of the infra tests: build the app from a config, read its templates."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from infra.app import build_app  # noqa: E402
+
+EXAMPLE = ROOT / "arbiter.example.yaml"
+NO_STAGING = {"aws:cdk:disable-asset-staging": True}
+"""Tests read templates only: do not copy the 50 MB asset into every cloud assembly."""
+
+
+def templates(app: cdk.App) -> dict[str, Template]:
+    return {
+        stack.stack_name: Template.from_stack(stack)
+        for stack in app.node.children
+        if isinstance(stack, cdk.Stack)
+    }
+
+
+def example_data() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    return data
+
+
+def build_templates(config_path: Path, asset_dir: Path | None = None) -> dict[str, Template]:
+    return templates(build_app(config_path, asset_dir=asset_dir, context=NO_STAGING))
+
+
+def render(value: Any) -> Any:
+    """Resolve ``Fn::Join`` / pseudo-parameter ARNs to plain strings (partition ``aws``)."""
+    pseudo = {"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::Region": "REGION"}
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(render(p)) for p in parts)
+        if set(value) == {"Ref"} and value["Ref"] in pseudo:
+            return pseudo[value["Ref"]]
+        return {k: render(v) for k, v in value.items()}
+    return value
+
+
+def policy_statements(template: Template, role_prefix: str) -> list[dict[str, Any]]:
+    """The statements of the default policy of the function whose construct id is given."""
+    found = [
+        resource["Properties"]["PolicyDocument"]["Statement"]
+        for logical_id, resource in template.find_resources("AWS::IAM::Policy").items()
+        if logical_id.startswith(f"{role_prefix}ServiceRoleDefaultPolicy")
+    ]
+    assert len(found) == 1, f"expected one policy for {role_prefix}, found {len(found)}"
+    return [render(statement) for statement in found[0]]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def logical_id(template: Template, resource_type: str, prefix: str) -> str:
+    ids = [i for i in template.find_resources(resource_type) if i.startswith(prefix)]
+    assert len(ids) == 1, f"{resource_type} {prefix}*: {ids}"
+    return ids[0]

@@ -1,0 +1,369 @@
+"""The four handlers, run directly with a stand-in Lambda context, against moto and real
+servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arbiter.core.config import SiteName
+from arbiter.core.errors import ConflictError
+from arbiter.core.model import Event, ServiceState
+from arbiter.handlers import act, decide, override, probe
+from arbiter.local import aws as local_aws
+from arbiter.local.context import LocalContext
+from arbiter.services.actor import StepFailed
+from arbiter.services.decider import decide_service
+from tests.factories import REGIONS, T0, at, config_dict, round_of
+from tests.integration.servers import HttpSite, TcpSite, refused_port
+from tests.integration.world import World, make_world
+
+pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def world(aws: None) -> World:
+    return make_world(config_dict())
+
+
+def seed(world: World, first: int, last: int, **kw: Any) -> None:
+    for n in range(first, last):
+        for observation in round_of(n, **kw):
+            world.store.put_observation(observation, observation.round_at + timedelta(days=1))
+
+
+# -- probe ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sites() -> Iterator[tuple[HttpSite, TcpSite]]:
+    with HttpSite() as http, TcpSite(banner="SSH-2.0-test\r\n") as tcp:
+        yield http, tcp
+
+
+def test_probe_records_one_observation_with_reasons(
+    aws: None, sites: tuple[HttpSite, TcpSite]
+) -> None:
+    http, tcp = sites
+    http.set_response("/ok", body="all OK here")
+    http.set_response("/wrong", body="hello")
+    http.set_response("/slow", body="OK", delay=3)
+    http.set_response("/down", status=503, body="maintenance")
+    with refused_port() as closed:
+        data = config_dict()
+        data["services"][0]["primary"]["checks"] = [
+            {"type": "http", "name": "ok", "url": http.url_for("/ok"), "expect_body": "OK"},
+            {"type": "http", "name": "body", "url": http.url_for("/wrong"), "expect_body": "OK"},
+            {"type": "http", "name": "slow", "url": http.url_for("/slow"), "timeout": 0.5},
+            {"type": "tcp", "name": "refused", "host": "127.0.0.1", "port": closed},
+        ]
+        data["services"][0]["secondary"]["checks"] = [
+            {"type": "http", "name": "down", "url": http.url_for("/down")},
+            {"type": "tcp", "name": "ssh", "host": "127.0.0.1", "port": tcp.port,
+             "expect_banner": "SSH-"},
+            {"type": "http", "name": "optional", "url": http.url_for("/nope"), "required": False},
+        ]
+        world = make_world(data)
+        world.rt.region = "eu-central-1"
+        result = probe.handler(sample("probe-schedule.json"), LocalContext())
+
+    assert result == {"region": "eu-central-1", "rounds": 1}
+    (item,) = world.items()
+    assert item["pk"]["S"] == "SVC#web"
+    assert item["sk"]["S"] == "OBS#2026-01-01T12:00:00.000000Z#eu-central-1"
+    assert int(item["expires_at"]["N"]) == int((T0 + timedelta(days=1)).timestamp())
+    (obs,) = world.store.rounds_since("web", T0 - timedelta(seconds=1))
+    primary = {c.name: c for c in obs.sites[SiteName.PRIMARY].checks}
+    assert {n: c.reason for n, c in primary.items()} == {
+        "ok": "ok",
+        "body": 'body lacks "OK"',
+        "slow": "timeout after 0.5 s",
+        "refused": "connection refused",
+    }
+    assert not obs.sites[SiteName.PRIMARY].ok
+    assert primary["ok"].latency_ms > 0
+    secondary = {c.name: c for c in obs.sites[SiteName.SECONDARY].checks}
+    assert secondary["down"].reason == "status 503"
+    assert secondary["ssh"].ok
+    assert secondary["optional"].reason == "status 404" and not secondary["optional"].required
+
+
+def test_probe_passing_site_is_ok(aws: None, sites: tuple[HttpSite, TcpSite]) -> None:
+    http, tcp = sites
+    data = config_dict()
+    for site in ("primary", "secondary"):
+        data["services"][0][site]["checks"] = [
+            {"type": "http", "name": "h", "url": http.url_for("/"), "expect_body": "OK",
+             "expect_body_not": "maintenance"},
+            {"type": "tcp", "name": "t", "host": "127.0.0.1", "port": tcp.port},
+        ]
+    world = make_world(data)
+    probe.handler(sample("probe-schedule.json"), LocalContext())
+    (obs,) = world.store.rounds_since("web", T0 - timedelta(seconds=1))
+    assert obs.sites[SiteName.PRIMARY].ok and obs.sites[SiteName.SECONDARY].ok
+
+
+# -- decide --------------------------------------------------------------------------
+
+
+def stream_event(world: World) -> dict[str, Any]:
+    return local_aws.stream_events(
+        __import__("boto3").client("dynamodbstreams", region_name="eu-west-1"),
+        world.stream_arn,
+        {},
+    )
+
+
+def test_decide_from_the_real_stream_switches_once(world: World) -> None:
+    seed(world, 0, 3)
+    seed(world, 3, 5, primary=False)
+    world.clock.now = at(4)
+    event = stream_event(world)
+    assert len(event["Records"]) == 15
+    result = decide.handler(event, LocalContext())
+    state = world.store.load_state("web")
+    assert result["web"]["transition"] == state.version
+    assert world.invoker.started == [("web", state.version)]
+    assert state.active is SiteName.SECONDARY
+    # The same batch delivered again (Lambda retries stream batches) decides nothing new.
+    again = decide.handler(event, LocalContext())
+    assert again["web"]["transition"] is None
+    assert len(world.invoker.started) == 1
+
+
+def test_decide_on_schedule_notices_silence(world: World) -> None:
+    seed(world, 0, 3)
+    world.clock.now = at(2)
+    decide.handler(sample("decide-schedule.json"), LocalContext())
+    world.messages()
+    world.clock.now = at(2) + timedelta(minutes=10)  # nobody probed since
+    result = decide.handler(sample("decide-schedule.json"), LocalContext())
+    assert "monitor_degraded" in result["web"]["events"]
+    (alert,) = world.messages()
+    assert "monitor degraded" in alert["message"]
+
+
+def test_concurrent_double_decide_starts_only_one_switch(world: World) -> None:
+    """Two deciders read the same state version, then both try to write."""
+    seed(world, 0, 3)
+    seed(world, 3, 5, primary=False)
+    both_read = threading.Barrier(2, timeout=10)
+    writes = threading.Lock()
+    conflicts: list[str] = []
+    save = world.store.save_state
+    first_write = threading.local()
+
+    def racing_save(state: ServiceState, expected: int, events: list[Event]) -> None:
+        if not getattr(first_write, "done", False):
+            first_write.done = True
+            both_read.wait()  # both have read version N and decided before either writes
+        with writes:
+            try:
+                save(state, expected, events)
+            except ConflictError:
+                conflicts.append(threading.current_thread().name)
+                raise
+
+    world.store.save_state = racing_save  # type: ignore[method-assign]
+    passes: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        passes[name] = decide_service(world.rt, "web", at(4))
+
+    threads = [threading.Thread(target=run, args=(f"d{i}",), name=f"d{i}") for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(conflicts) == 1
+    transitions = [p.outcome.transition for p in passes.values() if p.outcome.transition]
+    assert len(transitions) == 1
+    assert world.invoker.started == [("web", transitions[0].id)]
+    loser = next(p for p in passes.values() if p.outcome.transition is None)
+    assert loser.attempts == 2
+    state = world.store.load_state("web")
+    assert state.active is SiteName.SECONDARY and state.transition == transitions[0]
+
+
+# -- act -----------------------------------------------------------------------------
+
+
+def failed_over(world: World) -> int:
+    """Decide round by round until the switch to the secondary; return its id."""
+    for n in range(5):
+        seed(world, n, n + 1, primary=n < 3)
+        world.clock.now = at(n)
+        decided = decide_service(world.rt, "web", at(n))
+    assert decided.outcome.transition is not None
+    assert decided.outcome.transition.id == 5
+    return decided.outcome.transition.id
+
+
+def test_act_switches_dns_and_notifies_once(world: World) -> None:
+    transition = failed_over(world)
+    event = {"service": "web", "transition": transition}
+    first = act.handler(event, LocalContext())
+    assert first == {
+        "service": "web",
+        "transition": transition,
+        "outcome": "done",
+        "ran": [f"dns:{world.zone_id}", "notify"],
+    }
+    assert world.record_values() == ["198.51.100.10"]
+    (message,) = world.messages()
+    assert message["subject"] == "[arbiter] web: switched to secondary (Amsterdam DC)"
+    body = message["message"]
+    assert "Reason:   Frankfurt DC (primary DOWN in 3/3 regions)" in body
+    assert "eu-central-1  DOWN     UP" in body
+    assert f"dns:{world.zone_id}" in body and "done" in body
+
+    # Lambda may deliver the same async event twice: nothing more happens.
+    second = act.handler(event, LocalContext())
+    assert second["outcome"] == "nothing to do" and second["ran"] == []
+    assert world.messages() == []
+    assert world.store.load_state("web").runbook_done == transition
+
+
+def test_act_resumes_after_a_crash_without_repeating(world: World) -> None:
+    transition = failed_over(world)
+    calls: list[str] = []
+    upsert = world.dns.upsert
+
+    def counting_upsert(*args: Any) -> str:
+        calls.append("upsert")
+        return upsert(*args)
+
+    world.dns.upsert = counting_upsert  # type: ignore[method-assign]
+    publish = world.rt.notifier.publish
+
+    def crash(subject: str, message: str) -> str:
+        raise SystemExit("the act function died while notifying")
+
+    world.rt.notifier.publish = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        act.handler({"service": "web", "transition": transition}, LocalContext())
+    world.rt.notifier.publish = publish  # type: ignore[method-assign]
+    world.rt.act_lease = 0  # the crashed invocation's claim on `notify` has lapsed
+    result = act.handler({"service": "web", "transition": transition}, LocalContext())
+    assert result["ran"] == ["notify"]
+    assert calls == ["upsert"]
+    assert len(world.messages()) == 1
+
+
+def test_act_skips_a_superseded_transition(world: World) -> None:
+    transition = failed_over(world)
+    result = act.handler({"service": "web", "transition": transition - 1}, LocalContext())
+    assert result["outcome"] == "superseded"
+    assert world.record_values() == []
+
+
+def test_act_failure_alerts_and_records(world: World) -> None:
+    data = config_dict()
+    transition = failed_over(world)
+    world.dns._client = None
+    world.dns._client_factory = lambda: __import__("boto3").client("route53", region_name="us-east-1")
+    # Point the record at a zone that does not exist: Route 53 refuses.
+    service = world.config.services[0]
+    bad = service.dns.records[0].model_copy(update={"zone_id": "ZNOSUCHZONE"})
+    world.rt.config = world.config.model_copy(
+        update={
+            "services": [
+                service.model_copy(update={"dns": service.dns.model_copy(update={"records": [bad]})})
+            ]
+        }
+    )
+    del data
+    with pytest.raises(StepFailed, match="dns:ZNOSUCHZONE failed"):
+        act.handler({"service": "web", "transition": transition}, LocalContext())
+    (alert,) = world.messages()
+    assert "FAILED switching to secondary" in alert["subject"]
+    steps = world.store.load_steps("web", transition)
+    assert steps["dns:ZNOSUCHZONE"].status.value == "failed"
+    assert "NoSuchHostedZone" in steps["dns:ZNOSUCHZONE"].detail
+    kinds = [e.kind for e in world.store.recent_events("web", 50)]
+    assert "runbook_failed" in kinds
+
+
+# -- override ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ("switch", "(payload): expected a JSON object"),
+        ({}, "command: missing; expected one of status, switch, pause, resume"),
+        ({"command": "explode"}, "command: unknown command 'explode'"),
+        ({"command": "switch", "reason": "x"}, "to: Field required"),
+        ({"command": "switch", "to": "tertiary", "reason": "x"}, "to: Input should be 'primary' or 'secondary'"),
+        ({"command": "switch", "to": "secondary"}, "reason: Field required"),
+        ({"command": "switch", "to": "secondary", "reason": "x", "force": "maybe"}, "force: Input should be a valid boolean"),
+        ({"command": "pause", "colour": "red"}, "colour: unknown field"),
+        ({"command": "status", "service": "mail"}, "service: unknown service 'mail'"),
+    ],
+)
+def test_malformed_override_is_refused_and_changes_nothing(
+    world: World, payload: Any, problem: str
+) -> None:
+    seed(world, 0, 3)
+    decide_service(world.rt, "web", at(2))
+    before = world.items()
+    result = override.handler(payload, LocalContext())
+    assert result["ok"] is False
+    assert any(p.startswith(problem) for p in result["problems"]), result["problems"]
+    assert world.items() == before
+    assert world.invoker.started == []
+
+
+def test_override_switch_is_recorded_and_starts_the_runbook(world: World) -> None:
+    seed(world, 0, 3)
+    decide_service(world.rt, "web", at(2))
+    result = override.handler(sample("override-switch.json"), LocalContext())
+    assert result["ok"] and result["changed"]
+    state = world.store.load_state("web")
+    assert state.active is SiteName.SECONDARY
+    assert world.invoker.started == [("web", result["transition"])]
+    messages = [e.message for e in world.store.recent_events("web", 50)]
+    assert "alice switched to secondary: planned maintenance in Frankfurt" in messages
+
+
+def test_override_switch_refused_by_health_gate_is_logged(world: World) -> None:
+    seed(world, 0, 3, secondary=False)
+    decide_service(world.rt, "web", at(2))
+    world.clock.now = at(3)
+    version = world.store.load_state("web").version
+    result = override.handler(sample("override-switch.json"), LocalContext())
+    assert result["ok"] is False and "not UP" in result["error"]
+    assert world.store.load_state("web").version == version
+    kinds = [e.kind for e in world.store.recent_events("web", 50)]
+    assert kinds[-1] == "override_refused"
+
+
+def test_override_pause_resume_and_status(world: World) -> None:
+    seed(world, 0, 3)
+    decide_service(world.rt, "web", at(2))
+    paused = override.handler(sample("override-pause.json"), LocalContext())
+    assert paused["state"]["status"] == "PAUSED"
+    (alert,) = world.messages()
+    assert "alice paused: network work tonight" in alert["message"]
+    seed(world, 3, 8, primary=False)
+    decide_service(world.rt, "web", at(7))
+    assert world.invoker.started == []  # paused: no automatic switch
+    status = override.handler(sample("override-status.json"), LocalContext())
+    assert status["state"]["status"] == "PAUSED"
+    assert status["state"]["sites"] == {"primary": "DOWN", "secondary": "UP"}
+    assert sorted(status["state"]["regions"]) == sorted(REGIONS)
+    assert any("alice paused" in e["message"] for e in status["events"])
+    resumed = override.handler(sample("override-resume.json"), LocalContext())
+    assert resumed["state"]["status"] == "ACTIVE_PRIMARY"

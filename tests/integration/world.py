@@ -1,0 +1,99 @@
+"""A moto-backed AWS world with the resources Arbiter expects, and a runtime wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from arbiter import runtime
+from arbiter.adapters.dns.route53 import Route53
+from arbiter.adapters.notify import SnsNotifier
+from arbiter.adapters.store import DynamoStore
+from arbiter.core.config import Config, parse_config
+from arbiter.local import aws
+from tests.factories import T0
+
+HOME = "eu-west-1"
+
+
+def client(name: str, region: str = HOME) -> Callable[[], Any]:
+    return lambda: boto3.client(name, region_name=region)
+
+
+class RecordingInvoker:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int]] = []
+
+    def start(self, service: str, transition_id: int) -> None:
+        self.started.append((service, transition_id))
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    config: Config
+    store: DynamoStore
+    zone_id: str
+    stream_arn: str
+    inbox: str
+    invoker: RecordingInvoker
+    clock: Clock
+    dns: Route53
+    rt: runtime.Runtime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rt = runtime.Runtime(
+            config=self.config,
+            store=self.store,
+            notifier=SnsNotifier(self.topic, client("sns")),
+            invoker=self.invoker,
+            dns={"route53": self.dns},
+            region=HOME,
+            clock=self.clock,
+        )
+
+    topic: str = ""
+
+    def messages(self) -> list[dict[str, str]]:
+        return aws.read_inbox(boto3.client("sqs", region_name=HOME), self.inbox)
+
+    def items(self) -> list[dict[str, Any]]:
+        return boto3.client("dynamodb", region_name=HOME).scan(TableName="arbiter-table")["Items"]
+
+    def record_values(self, name: str = "www.example.com") -> list[str]:
+        return self.dns.get(self.zone_id, name, "A")
+
+
+def make_world(config_data: dict[str, Any]) -> World:
+    stream_arn = aws.create_table(boto3.client("dynamodb", region_name=HOME), "arbiter-table")
+    topic, inbox = aws.create_topic_with_inbox(
+        boto3.client("sns", region_name=HOME), boto3.client("sqs", region_name=HOME), "alerts"
+    )
+    zone_id = aws.create_zone(boto3.client("route53", region_name="us-east-1"), "example.com")
+    for service in config_data["services"]:
+        for record in service.get("dns", {}).get("records", []):
+            record["zone_id"] = zone_id
+    world = World(
+        config=parse_config(config_data),
+        store=DynamoStore("arbiter-table", client("dynamodb")),
+        zone_id=zone_id,
+        stream_arn=stream_arn,
+        inbox=inbox,
+        invoker=RecordingInvoker(),
+        clock=Clock(),
+        dns=Route53(client("route53"), poll_interval=0.01),
+        topic=topic,
+    )
+    runtime.install(world.rt)
+    return world

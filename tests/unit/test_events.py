@@ -1,0 +1,41 @@
+"""Every sample event under events/ parses with the model of the function it is for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter
+
+from arbiter.core.machine import Command
+from arbiter.handlers.events import ActEvent, ScheduleEvent, StreamEvent, stream_services
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+MODELS = {
+    "probe-schedule": ScheduleEvent,
+    "decide-schedule": ScheduleEvent,
+    "decide-stream": StreamEvent,
+    "act": ActEvent,
+}
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+def test_sample_event_is_valid(path: Path) -> None:
+    payload = json.loads(path.read_text())
+    if path.stem.startswith("override-"):
+        command = TypeAdapter(Command).validate_python(payload)
+        assert command.command == path.stem.removeprefix("override-")
+    else:
+        MODELS[path.stem].model_validate(payload)
+
+
+def test_every_command_has_a_sample() -> None:
+    names = {p.stem for p in EVENTS.glob("override-*.json")}
+    assert names == {"override-status", "override-switch", "override-pause", "override-resume"}
+    assert set(MODELS) <= {p.stem for p in EVENTS.glob("*.json")}
+
+
+def test_stream_sample_names_its_service() -> None:
+    event = StreamEvent.model_validate(json.loads((EVENTS / "decide-stream.json").read_text()))
+    assert stream_services(event) == ["web"]
