@@ -61,7 +61,7 @@ def _client(service: str, region: str | None = None) -> Any:
     from botocore.config import Config as BotoConfig
 
     retry = BotoConfig(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5)
-    return boto3.client(service, region_name=region, config=retry)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=region, config=retry)
 
 
 def from_env() -> Runtime:

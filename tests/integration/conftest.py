@@ -3,9 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
-
 from arbiter import runtime
+from moto import mock_aws
 
 
 @pytest.fixture

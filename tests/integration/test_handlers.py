@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from arbiter.core.config import SiteName
 from arbiter.core.errors import ConflictError
 from arbiter.core.model import Event, ServiceState
@@ -20,6 +19,7 @@ from arbiter.local import aws as local_aws
 from arbiter.local.context import LocalContext
 from arbiter.services.actor import StepFailed
 from arbiter.services.decider import decide_service
+
 from tests.factories import REGIONS, T0, at, config_dict, round_of
 from tests.integration.servers import HttpSite, TcpSite, refused_port
 from tests.integration.world import World, make_world
@@ -70,8 +70,13 @@ def test_probe_records_one_observation_with_reasons(
         ]
         data["services"][0]["secondary"]["checks"] = [
             {"type": "http", "name": "down", "url": http.url_for("/down")},
-            {"type": "tcp", "name": "ssh", "host": "127.0.0.1", "port": tcp.port,
-             "expect_banner": "SSH-"},
+            {
+                "type": "tcp",
+                "name": "ssh",
+                "host": "127.0.0.1",
+                "port": tcp.port,
+                "expect_banner": "SSH-",
+            },
             {"type": "http", "name": "optional", "url": http.url_for("/nope"), "required": False},
         ]
         world = make_world(data)
@@ -104,8 +109,13 @@ def test_probe_passing_site_is_ok(aws: None, sites: tuple[HttpSite, TcpSite]) ->
     data = config_dict()
     for site in ("primary", "secondary"):
         data["services"][0][site]["checks"] = [
-            {"type": "http", "name": "h", "url": http.url_for("/"), "expect_body": "OK",
-             "expect_body_not": "maintenance"},
+            {
+                "type": "http",
+                "name": "h",
+                "url": http.url_for("/"),
+                "expect_body": "OK",
+                "expect_body_not": "maintenance",
+            },
             {"type": "tcp", "name": "t", "host": "127.0.0.1", "port": tcp.port},
         ]
     world = make_world(data)
@@ -270,21 +280,14 @@ def test_act_skips_a_superseded_transition(world: World) -> None:
 
 
 def test_act_failure_alerts_and_records(world: World) -> None:
-    data = config_dict()
     transition = failed_over(world)
-    world.dns._client = None
-    world.dns._client_factory = lambda: __import__("boto3").client("route53", region_name="us-east-1")
-    # Point the record at a zone that does not exist: Route 53 refuses.
+    # Point the record at a zone that does not exist: Route 53 refuses the change.
     service = world.config.services[0]
     bad = service.dns.records[0].model_copy(update={"zone_id": "ZNOSUCHZONE"})
+    dns = service.dns.model_copy(update={"records": [bad]})
     world.rt.config = world.config.model_copy(
-        update={
-            "services": [
-                service.model_copy(update={"dns": service.dns.model_copy(update={"records": [bad]})})
-            ]
-        }
+        update={"services": [service.model_copy(update={"dns": dns})]}
     )
-    del data
     with pytest.raises(StepFailed, match="dns:ZNOSUCHZONE failed"):
         act.handler({"service": "web", "transition": transition}, LocalContext())
     (alert,) = world.messages()
@@ -306,9 +309,15 @@ def test_act_failure_alerts_and_records(world: World) -> None:
         ({}, "command: missing; expected one of status, switch, pause, resume"),
         ({"command": "explode"}, "command: unknown command 'explode'"),
         ({"command": "switch", "reason": "x"}, "to: Field required"),
-        ({"command": "switch", "to": "tertiary", "reason": "x"}, "to: Input should be 'primary' or 'secondary'"),
+        (
+            {"command": "switch", "to": "tertiary", "reason": "x"},
+            "to: Input should be 'primary' or 'secondary'",
+        ),
         ({"command": "switch", "to": "secondary"}, "reason: Field required"),
-        ({"command": "switch", "to": "secondary", "reason": "x", "force": "maybe"}, "force: Input should be a valid boolean"),
+        (
+            {"command": "switch", "to": "secondary", "reason": "x", "force": "maybe"},
+            "force: Input should be a valid boolean",
+        ),
         ({"command": "pause", "colour": "red"}, "colour: unknown field"),
         ({"command": "status", "service": "mail"}, "service: unknown service 'mail'"),
     ],

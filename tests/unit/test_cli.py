@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from arbiter.local.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +44,7 @@ def test_validate_bad_file_lists_every_problem(
 def test_validate_warns_on_high_ttl(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "ttl.yaml"
     path.write_text((ROOT / "arbiter.example.yaml").read_text().replace("ttl: 60", "ttl: 600", 1))
-    code, out, err = run(capsys, "validate", str(path))
+    code, _, err = run(capsys, "validate", str(path))
     assert code == 0
     assert "warning: services[0].dns.records[0].ttl: 600 s is above 300 s" in err
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from arbiter.core.config import SiteName, load_config, load_config_text, parse_config
 from arbiter.core.errors import ConfigError
+
 from tests.factories import config_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +63,7 @@ def test_wrong_types_name_field_and_reason() -> None:
 
 def test_quorum_larger_than_regions() -> None:
     data = config_dict(decision={"quorum": 4})
-    assert problems_of(data) == [
-        "decision.quorum: 4 is more than the number of probe_regions (3)"
-    ]
+    assert problems_of(data) == ["decision.quorum: 4 is more than the number of probe_regions (3)"]
 
 
 def test_site_without_checks() -> None:

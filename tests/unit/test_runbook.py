@@ -3,6 +3,7 @@ from __future__ import annotations
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, Transition
 from arbiter.core.runbook import StepResult, StepStatus, plan, render_report
+
 from tests.factories import T0, config_dict, make_config
 
 
@@ -35,7 +36,9 @@ def test_report_has_reason_votes_and_steps() -> None:
     service = two_zone_service()
     steps = plan(service, TRANSITION)
     done = StepResult(status=StepStatus.DONE, started_at=T0, duration_ms=1530, detail="INSYNC")
-    subject, body = render_report("arbiter", service, TRANSITION, [(steps[0], done), (steps[1], None)])
+    subject, body = render_report(
+        "arbiter", service, TRANSITION, [(steps[0], done), (steps[1], None)]
+    )
     assert subject == "[arbiter] web: switched to secondary (Amsterdam DC)"
     assert "Reason:   Frankfurt DC (primary DOWN in 3/3 regions)" in body
     assert "eu-west-1  DOWN     UP" in body

@@ -5,6 +5,7 @@ from datetime import timedelta
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, RegionTrack
 from arbiter.core.vote import apply_round, apply_rounds, tally
+
 from tests.factories import REGIONS, T0, at, obs, round_of
 
 P, S = SiteName.PRIMARY, SiteName.SECONDARY
@@ -20,7 +21,7 @@ def health_after(results: list[bool], fall: int = 3, rise: int = 2) -> list[Heal
 
 
 def test_rise_needs_consecutive_passes() -> None:
-    U, D, X = Health.UP, Health.DOWN, Health.UNKNOWN
+    U, X = Health.UP, Health.UNKNOWN
     assert health_after([True, True]) == [X, U]
     assert health_after([True, False, True, True]) == [X, X, X, U]
 

@@ -37,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "transition": outcome.transition.id if outcome.transition else None,
             "events": [e.kind for e in outcome.events],
         }
-        logger.info("decided", service=name, attempts=done.attempts, **results[name])
+        logger.info("decided", extra={"service": name, "attempts": done.attempts, **results[name]})
         metrics.add_metric(name="DecidePasses", unit=MetricUnit.Count, value=1)
         if outcome.transition is not None:
             metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from arbiter.core.config import Service
 from arbiter.core.errors import ArbiterError, RetryableError
@@ -65,7 +66,7 @@ def run_transition(
         started = time.perf_counter()
         try:
             detail = _with_retries(
-                lambda step=step: _execute(rt, service, transition, step, steps, results, deadline),
+                partial(_execute, rt, service, transition, step, steps, results, deadline),
                 deadline,
                 sleep,
             )

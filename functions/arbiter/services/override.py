@@ -14,7 +14,7 @@ from arbiter.core.model import Event, ServiceState
 from arbiter.runtime import Runtime
 from arbiter.services.decider import after_write
 
-COMMAND = TypeAdapter(Command)
+COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
 class BadCommand(Exception):
