@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,30 @@ import pytest
 import yaml
 from aws_cdk.assertions import Template
 
-from tests.infra.helpers import EXAMPLE, build_templates
+from tests.infra.helpers import EXAMPLE, build_templates, example_data
 
 
 @pytest.fixture(scope="session")
 def example() -> dict[str, Template]:
     """Stack name -> template of the app built from arbiter.example.yaml."""
     return build_templates(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
+    """A richer config: 5 min interval, two emails, two services sharing one of their zones."""
+    data = example_data()
+    data["probe"]["interval"] = "5m"
+    data["notifications"]["emails"] = ["oncall@example.com", "noc@example.org"]
+    api = copy.deepcopy(data["services"][0])
+    api["name"] = "api"
+    api["dns"]["records"][0]["zone_id"] = "ZSECONDZONE"
+    api["dns"]["records"][0]["name"] = "api.example.org"
+    data["services"].append(api)
+    tmp = tmp_path_factory.mktemp("five-minutes")
+    path = tmp / "arbiter.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return build_templates(path, asset_dir=tmp / "asset")
 
 
 @pytest.fixture
@@ -29,5 +47,3 @@ def build_variant(tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Templa
         return build_templates(path, asset_dir=tmp_path / "asset")
 
     return build
-
-

@@ -40,7 +40,8 @@ def build_templates(config_path: Path, asset_dir: Path | None = None) -> dict[st
 
 
 def render(value: Any) -> Any:
-    """Resolve ``Fn::Join`` / pseudo-parameter ARNs to plain strings (partition ``aws``)."""
+    """Resolve ARNs to plain strings: pseudo parameters to fixed values (partition ``aws``),
+    ``Ref`` to ``${Id}`` and ``Fn::GetAtt`` to ``${Id.Attr}``."""
     pseudo = {"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::Region": "REGION"}
     if isinstance(value, list):
         return [render(v) for v in value]
@@ -48,8 +49,10 @@ def render(value: Any) -> Any:
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
             return separator.join(str(render(p)) for p in parts)
-        if set(value) == {"Ref"} and value["Ref"] in pseudo:
-            return pseudo[value["Ref"]]
+        if set(value) == {"Ref"}:
+            return pseudo.get(value["Ref"], f"${{{value['Ref']}}}")
+        if set(value) == {"Fn::GetAtt"}:
+            return "${" + ".".join(value["Fn::GetAtt"]) + "}"
         return {k: render(v) for k, v in value.items()}
     return value
 

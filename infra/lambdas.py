@@ -1,0 +1,114 @@
+"""What every Arbiter function has in common: one asset, one runtime, one way to log.
+
+A function differs from another only by its handler string, timeout, memory and the extra
+environment and permissions its stack gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from arbiter.core.config import Config
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.asset import CONFIG_FILE
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+POWERTOOLS_SERVICE = "arbiter"
+METRICS_NAMESPACE = "Arbiter"
+
+TABLE_ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    role: str
+    timeout_s: int
+    memory_mb: int = 256
+
+    @property
+    def handler(self) -> str:
+        return f"arbiter.handlers.{self.role}.handler"
+
+    @property
+    def construct_id(self) -> str:
+        return self.role.capitalize()
+
+    def function_name(self, config: Config) -> str:
+        return f"{config.app}-{self.role}"
+
+
+PROBE = FunctionSpec("probe", timeout_s=60, memory_mb=512)
+DECIDE = FunctionSpec("decide", timeout_s=60)
+ACT = FunctionSpec("act", timeout_s=300)
+OVERRIDE = FunctionSpec("override", timeout_s=30)
+
+
+def table_name(config: Config) -> str:
+    return f"{config.app}-table"
+
+
+def topic_name(config: Config) -> str:
+    return f"{config.app}-alerts"
+
+
+def base_environment(config: Config) -> dict[str, str]:
+    """The environment every function gets; stacks add the rest."""
+    return {
+        "ARBITER_CONFIG_FILE": CONFIG_FILE,
+        "ARBITER_TABLE": table_name(config),
+        "ARBITER_TABLE_REGION": config.home_region,
+        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def arbiter_function(
+    scope: Construct,
+    spec: FunctionSpec,
+    *,
+    config: Config,
+    code: lambda_.Code,
+    environment: Mapping[str, str],
+) -> lambda_.Function:
+    log_group = logs.LogGroup(
+        scope,
+        f"{spec.construct_id}Logs",
+        retention=LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        spec.construct_id,
+        function_name=spec.function_name(config),
+        description=f"Arbiter {spec.role} ({config.app})",
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        code=code,
+        handler=spec.handler,
+        memory_size=spec.memory_mb,
+        timeout=Duration.seconds(spec.timeout_s),
+        environment=dict(environment),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+    )
+
+
+def allow(function: lambda_.IFunction, actions: Sequence[str], resources: Sequence[str]) -> None:
+    """Add one least-privilege statement to the function's role."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=list(actions), resources=list(resources))
+    )

@@ -1,0 +1,88 @@
+"""The Docker-free Lambda asset and the app's behaviour on a bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from arbiter.core.config import load_config, parse_config
+
+from infra import asset
+from tests.infra.helpers import EXAMPLE, ROOT, example_data
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("asset") / "asset"
+    return asset.build_asset(load_config(str(EXAMPLE)), root=ROOT, dest=dest)
+
+
+def test_asset_holds_aarch64_cpython_314_wheels(built: Path) -> None:
+    so = built / "pydantic_core" / "_pydantic_core.cpython-314-aarch64-linux-gnu.so"
+    assert so.is_file()
+    assert not list(built.glob("**/*cpython-311*"))
+
+
+def test_asset_holds_the_arbiter_package_without_bytecode(built: Path) -> None:
+    assert (built / "arbiter" / "__init__.py").is_file()
+    assert (built / "arbiter" / "core" / "config.py").is_file()
+    assert (built / "arbiter" / "handlers").is_dir()
+    assert not list((built / "arbiter").glob("**/__pycache__"))
+
+
+def test_asset_holds_the_validated_config(built: Path) -> None:
+    data = json.loads((built / asset.CONFIG_FILE).read_text(encoding="utf-8"))
+    assert parse_config(data) == load_config(str(EXAMPLE))
+
+
+def test_deps_are_cached_by_requirements_and_platform(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pip ran although the deps are cached")
+
+    monkeypatch.setattr(asset.subprocess, "run", no_pip)
+    requirements = ROOT / "requirements.txt"
+    deps = asset.ensure_deps(requirements, ROOT / "build")
+    assert deps.name == f"deps-{asset.deps_key(requirements)}"
+    assert (deps / "pydantic_core").is_dir()
+
+
+def test_bad_config_stops_the_synth_with_the_field_path(tmp_path: Path) -> None:
+    data = example_data()
+    data["probe"]["interval"] = "7s"
+    data["services"][0]["dns"]["records"][0]["values"]["primary"] = ["not-an-ip"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({"config": str(path)}),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "probe.interval" in result.stderr
+    assert "services[0].dns.records[0]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
+def test_cdk_json_runs_the_app_with_the_example_config() -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
+    assert cdk_json["app"] == "python3 infra/app.py"
+    assert cdk_json["context"]["config"] == "arbiter.example.yaml"
