@@ -20,6 +20,7 @@ import aws_cdk as cdk  # noqa: E402
 from arbiter.core.config import Config, load_config  # noqa: E402
 from arbiter.core.errors import ConfigError  # noqa: E402
 
+from infra import nag  # noqa: E402
 from infra.asset import AssetBuildError, build_asset  # noqa: E402
 from infra.stacks import ControlStack, ProbeStack  # noqa: E402
 
@@ -40,6 +41,7 @@ def build_app(
         print(f"warning: {warning}", file=sys.stderr)
     asset = build_asset(config, root=ROOT, dest=asset_dir)
     add_stacks(app, config, asset)
+    nag.check(app)
     return app
 
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra import nag
 from infra.asset import CONFIG_FILE
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -90,7 +91,7 @@ def arbiter_function(
         retention=LOG_RETENTION,
         removal_policy=RemovalPolicy.DESTROY,
     )
-    return lambda_.Function(
+    function = lambda_.Function(
         scope,
         spec.construct_id,
         function_name=spec.function_name(config),
@@ -105,6 +106,18 @@ def arbiter_function(
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
     )
+    nag.acknowledge(
+        function,
+        nag.BASIC_EXECUTION_ROLE,
+        "The AWS-managed basic execution role only lets the function write its own logs.",
+    )
+    nag.acknowledge(
+        function,
+        nag.arn_wildcard("*"),
+        "X-Ray PutTraceSegments/PutTelemetryRecords and DynamoDB ListStreams "
+        "support no resource-level permissions.",
+    )
+    return function
 
 
 def allow(function: lambda_.IFunction, actions: Sequence[str], resources: Sequence[str]) -> None:

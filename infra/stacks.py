@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra import monitoring
+from infra import monitoring, nag
 from infra.lambdas import (
     ACT,
     DECIDE,
@@ -87,6 +87,11 @@ class ControlStack(Stack):
             self.topic.grant_publish(function)
         for caller in (decide, override):
             act.grant_invoke(caller)
+            nag.acknowledge(
+                caller,
+                nag.arn_wildcard(f"{nag.logical_arn(act)}:*"),
+                "Invoking the act function's own versions and aliases; no other function.",
+            )
         self._allow_route53(act, config)
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.topic)
@@ -154,6 +159,11 @@ class ControlStack(Stack):
             service="route53", region="", account="", resource="change", resource_name="*"
         )
         allow(act, ["route53:GetChange"], [change_arn])
+        nag.acknowledge(
+            act,
+            nag.arn_wildcard("arn:<AWS::Partition>:route53:::change/*"),
+            "Route 53 change ids are only known once a change is submitted.",
+        )
 
 
 class ProbeStack(Stack):

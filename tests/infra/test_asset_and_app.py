@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 from arbiter.core.config import load_config, parse_config
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
 
 from infra import asset
-from tests.infra.helpers import EXAMPLE, ROOT, example_data
+from infra.app import build_app
+from tests.infra.helpers import EXAMPLE, NO_STAGING, ROOT, example_data
 
 pytestmark = pytest.mark.infra
 
@@ -86,3 +90,17 @@ def test_cdk_json_runs_the_app_with_the_example_config() -> None:
     cdk_json = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
     assert cdk_json["app"] == "python3 infra/app.py"
     assert cdk_json["context"]["config"] == "arbiter.example.yaml"
+
+
+def test_cdk_nag_rejects_an_unacknowledged_finding() -> None:
+    app = build_app(EXAMPLE, context=NO_STAGING)
+    stack = app.node.find_child("arbiter-control")
+    assert isinstance(stack, cdk.Stack)
+    iam.Role(
+        stack,
+        "Admin",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AdministratorAccess")],
+    )
+    with pytest.raises(RuntimeError, match=r"AwsSolutions-IAM4\[.*AdministratorAccess\]"):
+        Template.from_stack(stack)
