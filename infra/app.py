@@ -17,9 +17,9 @@ for _path in (ROOT / "functions", ROOT):
         sys.path.insert(0, str(_path))
 
 import aws_cdk as cdk  # noqa: E402
+
 from arbiter.core.config import Config, load_config  # noqa: E402
 from arbiter.core.errors import ConfigError  # noqa: E402
-
 from infra import nag  # noqa: E402
 from infra.asset import AssetBuildError, build_asset  # noqa: E402
 from infra.stacks import ControlStack, ProbeStack  # noqa: E402

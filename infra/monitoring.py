@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from arbiter.core.config import Config
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -17,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from arbiter.core.config import Config
 from infra.lambdas import METRICS_NAMESPACE, PROBE
 
 FIVE_MINUTES = Duration.minutes(5)

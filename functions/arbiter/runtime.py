@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.adapters.dns import PROVIDERS, DnsProvider
+from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
 from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
 from arbiter.adapters.notify import Notifier, SnsNotifier
 from arbiter.adapters.store import DynamoStore, Store
@@ -34,6 +35,7 @@ class Runtime:
     invoker: ActInvoker
     dns: dict[str, DnsProvider]
     region: str
+    hooks: WebhookClient = field(default_factory=lambda: WebhookClient(None))
     act_lease: float = 300.0
     """How long a claimed runbook step stays claimed before another invocation may retry it."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -78,6 +80,7 @@ def from_env() -> Runtime:
         invoker=LambdaActInvoker(act, lambda: _client("lambda")),
         dns={name: make(lambda: _client("route53")) for name, make in PROVIDERS.items()},
         region=region,
+        hooks=WebhookClient(SecretsManagerKeys(lambda: _client("secretsmanager", home))),
     )
 
 

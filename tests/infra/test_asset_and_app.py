@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from arbiter.core.config import load_config, parse_config
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from arbiter.core.config import load_config, parse_config
 from infra import asset
 from infra.app import build_app
 from tests.infra.helpers import EXAMPLE, NO_STAGING, ROOT, example_data

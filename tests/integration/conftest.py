@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from arbiter import runtime
 from moto import mock_aws
+
+from arbiter import runtime
 
 
 @pytest.fixture

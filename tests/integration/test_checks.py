@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import arbiter
 import pytest
+
+import arbiter
 from arbiter.adapters.checks import CHECKERS, run_all, run_check
 from arbiter.adapters.checks.http import BODY_LIMIT
 from arbiter.core.config import HttpCheck, TcpCheck
-
 from tests.integration.servers import HttpSite, TcpSite, has_ipv6, refused_port, self_signed_cert
 
 pytestmark = [

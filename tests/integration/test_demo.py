@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from arbiter import runtime
 from arbiter.local.demo import run
 

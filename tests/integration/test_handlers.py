@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from arbiter.core.config import SiteName
 from arbiter.core.errors import ConflictError
 from arbiter.core.model import Event, ServiceState
 from arbiter.handlers import act, decide, override, probe
 from arbiter.local import aws as local_aws
 from arbiter.local.context import LocalContext
-from arbiter.services.actor import StepFailed
 from arbiter.services.decider import decide_service
-
 from tests.factories import REGIONS, T0, at, config_dict, round_of
 from tests.integration.servers import HttpSite, TcpSite, refused_port
 from tests.integration.world import World, make_world
@@ -288,8 +287,8 @@ def test_act_failure_alerts_and_records(world: World) -> None:
     world.rt.config = world.config.model_copy(
         update={"services": [service.model_copy(update={"dns": dns})]}
     )
-    with pytest.raises(StepFailed, match="dns:ZNOSUCHZONE failed"):
-        act.handler({"service": "web", "transition": transition}, LocalContext())
+    result = act.handler({"service": "web", "transition": transition}, LocalContext())
+    assert result["outcome"] == "failed"
     (alert,) = world.messages()
     assert "FAILED switching to secondary" in alert["subject"]
     steps = world.store.load_steps("web", transition)
@@ -297,6 +296,23 @@ def test_act_failure_alerts_and_records(world: World) -> None:
     assert "NoSuchHostedZone" in steps["dns:ZNOSUCHZONE"].detail
     kinds = [e.kind for e in world.store.recent_events("web", 50)]
     assert "runbook_failed" in kinds
+    state = world.store.load_state("web")
+    assert state.status.value == "FAILED" and state.failed == transition
+
+    # FAILED: the primary comes back, but nothing switches by itself...
+    for n in range(5, 12):
+        seed(world, n, n + 1)
+        decide_service(world.rt, "web", at(n))
+    assert world.store.load_state("web").status.value == "FAILED"
+    assert world.invoker.started == [("web", transition)]  # only the switch that failed
+    # ...until an operator acknowledges.
+    world.clock.now = at(12)
+    acked = override.handler({"command": "ack", "operator": "bob"}, LocalContext())
+    assert acked["ok"] and acked["state"]["failed"] is None
+    seed(world, 12, 13)
+    decided = decide_service(world.rt, "web", at(12))
+    assert decided.outcome.transition is not None
+    assert decided.outcome.transition.to_site is SiteName.PRIMARY
 
 
 # -- override ------------------------------------------------------------------------

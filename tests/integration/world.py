@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+
 from arbiter import runtime
 from arbiter.adapters.dns.route53 import Route53
 from arbiter.adapters.notify import SnsNotifier
 from arbiter.adapters.store import DynamoStore
 from arbiter.core.config import Config, parse_config
 from arbiter.local import aws
-
 from tests.factories import T0
 
 HOME = "eu-west-1"

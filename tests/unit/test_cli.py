@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from arbiter.local.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from arbiter.core.config import SiteName, load_config, load_config_text, parse_config
 from arbiter.core.errors import ConfigError
-
 from tests.factories import config_dict
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
+
 from arbiter.core.machine import Command
 from arbiter.handlers.events import ActEvent, ScheduleEvent, StreamEvent, stream_services
-from pydantic import TypeAdapter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODELS = {

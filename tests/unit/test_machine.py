@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter
+
 from arbiter.core.config import Config, SiteName
 from arbiter.core.machine import Command, Outcome, Refused, apply_override, decide
 from arbiter.core.model import Health, Observation, ServiceState, Status
-from pydantic import TypeAdapter
-
 from tests.factories import REGIONS, T0, at, config_dict, make_config, round_of
 
 P, S = SiteName.PRIMARY, SiteName.SECONDARY

@@ -3,7 +3,6 @@ from __future__ import annotations
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, Transition
 from arbiter.core.runbook import StepResult, StepStatus, plan, render_report
-
 from tests.factories import T0, config_dict, make_config
 
 

@@ -5,7 +5,6 @@ from datetime import timedelta
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, RegionTrack
 from arbiter.core.vote import apply_round, apply_rounds, tally
-
 from tests.factories import REGIONS, T0, at, obs, round_of
 
 P, S = SiteName.PRIMARY, SiteName.SECONDARY

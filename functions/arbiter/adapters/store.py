@@ -69,6 +69,7 @@ class Store(Protocol):
         self, service: str, transition_id: int, step: str, result: StepResult
     ) -> None: ...
     def mark_runbook_done(self, service: str, transition_id: int) -> None: ...
+    def mark_failed(self, service: str, transition_id: int) -> None: ...
 
 
 class DynamoStore:
@@ -153,6 +154,8 @@ class DynamoStore:
         data["version"] = int(item["version"]["N"])
         if "runbook_done" in item:
             data["runbook_done"] = int(item["runbook_done"]["N"])
+        if "failed_transition" in item:
+            data["failed"] = int(item["failed_transition"]["N"])
         return ServiceState.model_validate(data)
 
     def _state_item(self, state: ServiceState) -> dict[str, Any]:
@@ -162,12 +165,14 @@ class DynamoStore:
             "version": {"N": str(state.version)},
             "status": {"S": state.status.value},
             "active": {"S": state.active.value},
-            "doc": {"S": state.model_dump_json(exclude={"version", "runbook_done"})},
+            "doc": {"S": state.model_dump_json(exclude={"version", "runbook_done", "failed"})},
         }
         if state.transition is not None:
             item["transition_id"] = {"N": str(state.transition.id)}
         if state.runbook_done is not None:
             item["runbook_done"] = {"N": str(state.runbook_done)}
+        if state.failed is not None:
+            item["failed_transition"] = {"N": str(state.failed)}
         return item
 
     def _event_item(self, service: str, event: Event) -> dict[str, Any]:
@@ -296,16 +301,22 @@ class DynamoStore:
         )
 
     def mark_runbook_done(self, service: str, transition_id: int) -> None:
-        """Record on the state item that this transition's runbook finished.
+        """Record on the state item that this transition's runbook finished."""
+        self._mark(service, transition_id, "runbook_done")
 
-        It bumps the version, so a decider holding an older copy retries instead of
-        overwriting the mark; it only applies while the transition is still the current one.
-        """
+    def mark_failed(self, service: str, transition_id: int) -> None:
+        """Record on the state item that this transition's runbook failed: FAILED."""
+        self._mark(service, transition_id, "failed_transition")
+
+    def _mark(self, service: str, transition_id: int, attribute: str) -> None:
+        """Set a top-level mark on the state item. It bumps the version, so a decider holding
+        an older copy retries instead of overwriting the mark; it only applies while the
+        transition is still the current one."""
         try:
             self._call(
                 "update_item",
                 Key={"pk": {"S": _pk(service)}, "sk": {"S": STATE_SK}},
-                UpdateExpression="SET runbook_done = :id, version = version + :one",
+                UpdateExpression=f"SET {attribute} = :id, version = version + :one",
                 ConditionExpression="transition_id = :id",
                 ExpressionAttributeValues={":id": {"N": str(transition_id)}, ":one": {"N": "1"}},
             )

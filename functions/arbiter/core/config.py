@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -82,6 +83,8 @@ class HttpCheck(_Model):
     verify_tls: bool = True
     required: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
+    cert_warning_days: int = Field(default=14, ge=0)
+    """For https: warn (never fail) when the server's certificate expires within this many days."""
 
     @model_validator(mode="after")
     def _head_has_no_body(self) -> HttpCheck:
@@ -102,7 +105,67 @@ class TcpCheck(_Model):
     required: bool = True
 
 
-Check = Annotated[HttpCheck | TcpCheck, Field(discriminator="type")]
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+DNS_NAME = r"^\.$|^(?:[^.\s]{1,63}\.)*[^.\s]{1,63}\.?$"
+DnsQueryType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV"]
+DnsRcode = Literal[
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+    "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+]  # fmt: skip
+
+
+class DnsCheck(_Model):
+    """Ask one DNS server directly (never the system resolver); check its rcode and answer."""
+
+    type: Literal["dns"]
+    name: str = Field(min_length=1, max_length=64)
+    query: str = Field(max_length=254, pattern=DNS_NAME)
+    """The name asked for, e.g. ``www.example.com``."""
+    record_type: Annotated[DnsQueryType, BeforeValidator(_upper)] = "A"
+    server: Annotated[str, AfterValidator(_ip_address)]
+    """The IP address of the server asked (an authoritative server, or a resolver)."""
+    port: int = Field(default=53, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    expect_rcode: Annotated[DnsRcode, BeforeValidator(_upper)] = "NOERROR"
+    expect_answer: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1
+    )
+    """Each string must be a whole record value or word in the answer (``203.0.113.1`` does
+    not match ``203.0.113.10``)."""
+    timeout: Seconds = 5.0
+    required: bool = True
+
+
+class SipCheck(_Model):
+    """Send a SIP OPTIONS request (a "SIP ping") and check the final response's status."""
+
+    type: Literal["sip"]
+    name: str = Field(min_length=1, max_length=64)
+    host: str = Field(min_length=1)
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    expect_status: list[Annotated[int, Field(ge=200, le=699)]] = Field(
+        default_factory=lambda: [200], min_length=1
+    )
+    timeout: Seconds = 5.0
+    required: bool = True
+    uri: str | None = Field(default=None, pattern=r"^sips?:[^\s<>]+$")
+    """The Request-URI; default ``sip:<host>:<port>``."""
+    from_user: str = Field(default="arbiter", pattern=r"^[A-Za-z0-9._~!*'()&=+$,;?/-]{1,64}$")
+
+
+Check = Annotated[HttpCheck | TcpCheck | DnsCheck | SipCheck, Field(discriminator="type")]
+_CHECK_TAGS = {"http", "tcp", "dns", "sip"}
 
 
 class Site(_Model):
@@ -168,10 +231,24 @@ class Dns(_Model):
     """How long the act function waits for Route 53 to report a change INSYNC."""
 
 
+class Webhook(_Model):
+    """An operator's endpoint, called with a JSON body signed by HMAC-SHA256 over
+    ``<timestamp>.<body>`` (headers ``X-Arbiter-Timestamp``, ``X-Arbiter-Signature``)."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    secret: str | None = Field(default=None, min_length=1)
+    """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
+    timeout: Seconds = 10.0
+    verify_tls: bool = True
+
+
 class Failback(_Model):
     policy: Literal["automatic", "manual"] = "automatic"
     hold: NonNegSeconds = 300.0
     """How long the primary must have been UP before an automatic failback."""
+    gate: Webhook | None = None
+    """Asked before an automatic failback; must answer ``{"synced": true}`` (data written on
+    the secondary is back home), or Arbiter waits and asks again next round."""
 
 
 class Service(_Model):
@@ -298,10 +375,12 @@ def _reject_duplicates(names: Iterable[str]) -> None:
 def format_loc(loc: tuple[int | str, ...]) -> str:
     """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"http", "tcp"} or part.startswith("function-"):
+        elif part in _CHECK_TAGS and i >= 2 and loc[i - 2] == "checks":
+            continue  # the check union's tag (not services[0].dns)
+        elif part.startswith("function-"):
             continue  # the discriminator tag pydantic adds to a union's path
         else:
             out += f".{part}" if out else str(part)

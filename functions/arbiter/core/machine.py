@@ -33,6 +33,9 @@ class Outcome(BaseModel):
     events: list[Event] = Field(default_factory=list)
     transition: Transition | None = None
     """Set when this step decided a switch: the act function must carry it out."""
+    needs_gate: bool = False
+    """An automatic failback is due but the service has a gate: ask it, then decide again
+    with its answer as ``gate_open``. Nothing was decided and nothing needs writing."""
 
     @property
     def alerts(self) -> list[Event]:
@@ -80,7 +83,9 @@ def decide(
     state: ServiceState,
     rounds: Sequence[Observation],
     now: datetime,
+    gate_open: bool | None = None,
 ) -> Outcome:
+    """``gate_open`` is the failback gate's answer, when the caller has asked it."""
     rule = config.decision
     regions = apply_rounds(state.regions, rounds, rule.fall, rule.rise)
     vote = tally(regions, config.probe_regions, now, config.stale_after, config.quorum)
@@ -131,10 +136,13 @@ def decide(
     cond.keep("flapping")  # cleared only by an operator's resume
     transition: Transition | None = None
     if vote.degraded:
-        for name in ("both_down", "no_target", "awaiting_operator"):
+        for name in ("both_down", "no_target", "awaiting_operator", "awaiting_sync"):
             cond.keep(name)
     else:
-        transition, new = _automatic(config, service, new, vote, cond, now)
+        try:
+            transition, new = _automatic(config, service, new, vote, cond, now, gate_open)
+        except _AskGate:
+            return Outcome(state=state, needs_gate=True)
 
     if transition is None:
         cond.cleared("both_down", "both_recovered", "at least one site is UP again")
@@ -156,6 +164,10 @@ def decide(
     return Outcome(state=new, events=events, transition=transition)
 
 
+class _AskGate(Exception):
+    """A failback is due and the gate has not been asked yet."""
+
+
 def _automatic(
     config: Config,
     service: Service,
@@ -163,6 +175,7 @@ def _automatic(
     vote: Tally,
     cond: _Conditions,
     now: datetime,
+    gate_open: bool | None,
 ) -> tuple[Transition | None, ServiceState]:
     active, other = state.active, state.active.other
     verdict = vote.verdict
@@ -200,14 +213,29 @@ def _automatic(
                 f"({vote.describe(SiteName.PRIMARY)}): awaiting an operator to switch back",
             )
         elif held >= service.failback.hold:
-            target = SiteName.PRIMARY
             reason = (
                 f"failback: {labels[SiteName.PRIMARY]} UP for {_fmt_duration(held)} "
                 f"(hold {_fmt_duration(service.failback.hold)})"
             )
+            if service.failback.gate is None:
+                target = SiteName.PRIMARY
+            elif state.paused or state.failed is not None:
+                pass  # no automatic action: don't bother the gate
+            elif gate_open is None:
+                raise _AskGate()
+            elif gate_open:
+                target = SiteName.PRIMARY
+                reason += "; gate says data is synced back"
+            else:
+                cond.hold(
+                    "awaiting_sync",
+                    "awaiting_sync",
+                    f"{labels[SiteName.PRIMARY]} is healthy again but the failback gate says "
+                    "data is not synced back yet: staying on the secondary",
+                )
 
-    if target is None or state.paused:
-        # Paused: votes and alerts go on, but nothing switches by itself.
+    if target is None or state.paused or state.failed is not None:
+        # PAUSED or FAILED: votes and alerts go on, but nothing switches by itself.
         return None, state
 
     window_start = now - timedelta(seconds=config.decision.switch_window)
@@ -278,10 +306,18 @@ class ResumeCommand(_Command):
     command: Literal["resume"]
 
 
+class AckCommand(_Command):
+    """Acknowledge a FAILED runbook: automatic actions may resume."""
+
+    command: Literal["ack"]
+    reason: str = Field(default="acknowledged", min_length=1, max_length=500)
+
+
 Command = Annotated[
-    StatusCommand | SwitchCommand | PauseCommand | ResumeCommand,
+    StatusCommand | SwitchCommand | PauseCommand | ResumeCommand | AckCommand,
     Field(discriminator="command"),
 ]
+COMMAND_NAMES = ("status", "switch", "pause", "resume", "ack")
 
 
 class Refused(Exception):
@@ -302,6 +338,23 @@ def apply_override(
         )
         event = Event(
             at=now, kind="override", message=f"{who} paused: {command.reason}", alert=True
+        )
+        return Outcome(state=new, events=[event])
+    if isinstance(command, AckCommand):
+        if state.failed is None:
+            return Outcome(state=state)
+        new = state.model_copy(
+            update={
+                "failed": None,
+                "reason": f"failure of #{state.failed} acknowledged by {who}: {command.reason}",
+                "version": state.version + 1,
+            }
+        )
+        event = Event(
+            at=now,
+            kind="override",
+            message=f"{who} acknowledged the failed switch #{state.failed}: {command.reason}",
+            alert=True,
         )
         return Outcome(state=new, events=[event])
     if isinstance(command, ResumeCommand):
@@ -349,6 +402,7 @@ def apply_override(
             "reason": transition.reason,
             "transition": transition,
             "conditions": [c for c in state.conditions if c != "awaiting_operator"],
+            "failed": None,
             "version": state.version + 1,
         }
     )

@@ -28,6 +28,7 @@ class Status(StrEnum):
     ACTIVE_PRIMARY = "ACTIVE_PRIMARY"
     ACTIVE_SECONDARY = "ACTIVE_SECONDARY"
     PAUSED = "PAUSED"
+    FAILED = "FAILED"
 
 
 class CheckResult(_Model):
@@ -38,6 +39,10 @@ class CheckResult(_Model):
     reason: str
     """Short and human: ``ok``, ``status 503``, ``body lacks "OK"``, ``timeout after 2.0 s``."""
     required: bool = True
+    cert_expires_at: datetime | None = None
+    """For https checks: the server certificate's notAfter."""
+    warning: str | None = None
+    """Something to look at that does not fail the check (a certificate about to expire)."""
 
 
 class SiteResult(_Model):
@@ -117,6 +122,9 @@ class ServiceState(_Model):
     transition: Transition | None = None
     runbook_done: int | None = None
     """The id of the latest transition whose runbook finished (set by the act function)."""
+    failed: int | None = None
+    """The transition whose runbook failed (set by the act function): no automatic action
+    until an operator sends ``ack``."""
     conditions: list[str] = Field(default_factory=list)
     """Alerting conditions in force (``degraded``, ``both_down``, ...): each is announced
     once when it starts and once when it clears, not every round."""
@@ -125,6 +133,8 @@ class ServiceState(_Model):
 
     @property
     def status(self) -> Status:
+        if self.failed is not None:
+            return Status.FAILED
         if self.paused:
             return Status.PAUSED
         return Status.ACTIVE_PRIMARY if self.active is SiteName.PRIMARY else Status.ACTIVE_SECONDARY

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from arbiter import runtime
 from arbiter.handlers.events import ActEvent
 from arbiter.observability import MetricUnit, logger, metrics
-from arbiter.services.actor import StepFailed, run_transition
+from arbiter.services.actor import run_transition
 
 
 @logger.inject_lambda_context
@@ -20,12 +20,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=ActEvent)
     rt = runtime.current()
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    try:
-        result = run_transition(rt, request.service, request.transition, rt.clock, deadline)
-    except StepFailed:
+    result = run_transition(rt, request.service, request.transition, rt.clock, deadline)
+    if result.outcome == "failed":
+        # Not raised: Lambda would retry on its own, and a FAILED service waits for `ack`.
         metrics.add_metric(name="RunbookStepFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("runbook step failed", service=request.service)
-        raise  # Lambda's async retries resume from the failed step
+        logger.error("runbook step failed", service=request.service, step=result.failed_step)
     logger.info(
         "runbook",
         service=result.service,

@@ -29,10 +29,7 @@ class ActResult:
     outcome: str
     """``done``, ``nothing to do``, ``superseded``, ``busy`` or ``failed``."""
     ran: list[str] = field(default_factory=list)
-
-
-class StepFailed(ArbiterError):
-    """A runbook step failed after its retries."""
+    failed_step: str | None = None
 
 
 def run_transition(
@@ -80,8 +77,10 @@ def run_transition(
             )
             rt.store.finish_step(name, transition_id, step.name, failed)
             results[step.name] = failed
+            # FAILED: no automatic action until an operator acknowledges (override `ack`).
+            rt.store.mark_failed(name, transition_id)
             _report_failure(rt, service, transition, steps, results, step, now())
-            raise StepFailed(f"{name}: step {step.name} failed: {exc}") from exc
+            return ActResult(name, transition_id, "failed", ran, failed_step=step.name)
         result = claim.model_copy(
             update={
                 "status": StepStatus.DONE,
@@ -160,7 +159,8 @@ def _report_failure(
     event = Event(
         at=at,
         kind="runbook_failed",
-        message=f"#{transition.id} step {step.name} failed: {results[step.name].detail}",
+        message=f"#{transition.id} step {step.name} failed: {results[step.name].detail}; "
+        "the service is FAILED: no automatic action until an operator sends `ack`",
         alert=True,
         detail={"transition": transition.id, "step": step.name},
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from arbiter.adapters.hooks import ask_gate
 from arbiter.core.errors import ConflictError
 from arbiter.core.machine import Outcome, decide
 from arbiter.core.model import Event, ServiceState
+from arbiter.observability import logger
 from arbiter.runtime import Runtime
 
 MAX_ATTEMPTS = 5
@@ -47,6 +49,11 @@ def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
         state = rt.store.load_state(name)
         rounds = rt.store.rounds_since(name, rounds_window_start(rt, state, now))
         outcome = decide(rt.config, service, state, rounds, now)
+        if outcome.needs_gate and service.failback.gate is not None:
+            is_open, why = ask_gate(rt.hooks, service.failback.gate, name)
+            outcome = decide(rt.config, service, state, rounds, now, gate_open=is_open)
+            if not is_open:
+                logger.info("failback gate closed", service=name, reason=why)
         if outcome.state.version == state.version:
             return Pass(outcome, written=False, attempts=attempt)
         try:

@@ -9,7 +9,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from arbiter.core.config import format_loc
 from arbiter.core.errors import ConflictError
-from arbiter.core.machine import Command, Refused, StatusCommand, apply_override
+from arbiter.core.machine import (
+    COMMAND_NAMES,
+    Command,
+    Refused,
+    StatusCommand,
+    apply_override,
+)
 from arbiter.core.model import Event, ServiceState
 from arbiter.runtime import Runtime
 from arbiter.services.decider import after_write
@@ -32,9 +38,9 @@ def parse_command(payload: Any) -> Command:
         problems = []
         for error in exc.errors(include_url=False):
             loc = format_loc(tuple(error["loc"]))
-            for tag in ("status.", "switch.", "pause.", "resume."):
-                loc = loc.removeprefix(tag)
-            if loc in {"status", "switch", "pause", "resume"}:
+            for tag in COMMAND_NAMES:
+                loc = loc.removeprefix(f"{tag}.")
+            if loc in COMMAND_NAMES:
                 loc = "(payload)"
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
@@ -59,6 +65,7 @@ def _summary(rt: Runtime, state: ServiceState) -> dict[str, Any]:
         "status": state.status.value,
         "active": state.active.value,
         "paused": state.paused,
+        "failed": state.failed,
         "version": state.version,
         "since": state.since.isoformat() if state.since else None,
         "reason": state.reason,
