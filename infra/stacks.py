@@ -93,6 +93,7 @@ class ControlStack(Stack):
                 "Invoking the act function's own versions and aliases; no other function.",
             )
         self._allow_route53(act, config)
+        self._allow_gate_secrets(decide, config)
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.topic)
         )
@@ -137,6 +138,29 @@ class ControlStack(Stack):
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
+
+    def _allow_gate_secrets(self, decide: lambda_.Function, config: Config) -> None:
+        """The decider signs failback-gate calls: it may read exactly those signing keys."""
+        names = sorted(
+            {
+                service.failback.gate.secret
+                for service in config.services
+                if service.failback.gate is not None and service.failback.gate.secret
+            }
+        )
+        if names:
+            allow(decide, ["secretsmanager:GetSecretValue"], [self.secret_arn(n) for n in names])
+
+    def secret_arn(self, name: str) -> str:
+        """A secret given by name matches its ARN with Secrets Manager's 6-character suffix."""
+        if name.startswith("arn:"):
+            return name
+        return self.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{name}-??????",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
     def _allow_route53(self, act: lambda_.Function, config: Config) -> None:
         zones = sorted(
