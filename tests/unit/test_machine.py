@@ -261,3 +261,21 @@ def test_regions_listed_in_votes() -> None:
     assert sorted(t.votes) == sorted(REGIONS)
     assert run.state.since == at(4)
     assert run.state.since - T0 == timedelta(minutes=4)
+
+
+def test_warm_up_is_not_degradation() -> None:
+    """At deploy the regions' first rounds trickle in: no 'monitor degraded' for that."""
+    run = Run()
+    run.step(round_of(0, regions=["eu-west-1"]), at(0))
+    run.step(round_of(0, regions=["eu-central-1"]) + round_of(1), at(1))
+    run.rounds(2, 4)
+    assert "monitor_degraded" not in run.kinds()
+
+
+def test_never_reaching_a_quorum_is_reported_after_the_stale_bound() -> None:
+    run = Run()  # stale_after: 3 intervals
+    for n in range(0, 6):
+        run.step(round_of(n, regions=["eu-west-1"]), at(n))
+    assert run.kinds().count("monitor_degraded") == 1
+    degraded_at = next(e.at for o in run.outcomes for e in o.events if e.kind == "monitor_degraded")
+    assert degraded_at == at(3)

@@ -106,7 +106,9 @@ def decide(
             )
 
     cond = _Conditions(state.conditions, now)
-    if vote.degraded:
+    first_seen = state.first_seen or now
+    warming_up = not state.quorate_once and (now - first_seen).total_seconds() < config.stale_after
+    if vote.degraded and not warming_up:
         cond.hold(
             "degraded",
             "monitor_degraded",
@@ -132,7 +134,14 @@ def decide(
         if name.startswith("impaired:"):
             cond.cleared(name, "vantage_recovered", f"{name.split(':', 1)[1]} votes again")
 
-    new = state.model_copy(update={"regions": regions, "verdicts": verdicts})
+    new = state.model_copy(
+        update={
+            "regions": regions,
+            "verdicts": verdicts,
+            "first_seen": first_seen,
+            "quorate_once": state.quorate_once or not vote.degraded,
+        }
+    )
     cond.keep("flapping")  # cleared only by an operator's resume
     transition: Transition | None = None
     if vote.degraded:

@@ -128,6 +128,10 @@ class ServiceState(_Model):
     conditions: list[str] = Field(default_factory=list)
     """Alerting conditions in force (``degraded``, ``both_down``, ...): each is announced
     once when it starts and once when it clears, not every round."""
+    first_seen: datetime | None = None
+    """The first decide pass: until a quorum has reported once, or ``stale_after`` has
+    passed since then, a lack of fresh regions is warm-up, not degradation."""
+    quorate_once: bool = False
     switches: list[datetime] = Field(default_factory=list)
     """When recent automatic switches happened, for flap damping."""
 

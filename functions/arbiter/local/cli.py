@@ -60,6 +60,33 @@ def _probe(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from arbiter.local.simulator import report, simulate
+
+    worst = 0
+    for path in args.scenarios:
+        try:
+            result = simulate(path)
+        except ConfigError as exc:
+            print(f"{exc.source}: invalid", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  error: {problem}", file=sys.stderr)
+            worst = 2
+            continue
+        if args.summary:
+            verdict = "ok" if result.ok else "NOT AS EXPECTED: " + "; ".join(result.failures)
+            switches = ", ".join(
+                f"{s.to.value}@{s.at:.0f}s" + (f" ({s.detection:.0f} s)" if s.detection else "")
+                for s in result.switches
+            )
+            print(f"{path}: {verdict}; switches: {switches or 'none'}")
+        else:
+            print(report(result))
+        if not result.ok:
+            worst = max(worst, 1)
+    return worst
+
+
 def _demo(args: argparse.Namespace) -> int:
     from arbiter.local.demo import run
 
@@ -101,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="run one probe round from this machine")
     p.add_argument("file")
     p.set_defaults(run=_probe)
+
+    p = sub.add_parser("simulate", help="run scenarios against the core in virtual time")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    p.add_argument("--summary", action="store_true", help="one line per scenario")
+    p.set_defaults(run=_simulate)
 
     p = sub.add_parser("demo", help="fail over and back between two local data centers")
     p.set_defaults(run=_demo)

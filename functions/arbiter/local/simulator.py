@@ -1,0 +1,534 @@
+"""The simulator: the real core, in virtual time, against a scripted timeline of faults.
+
+``arbiter simulate SCENARIO.yaml`` shows what a config would do before it is deployed:
+each probe region rounds at its own phase, the decider runs after every round (as the
+table's stream triggers it) and on a one-minute schedule (as EventBridge does), overrides
+go through the same ``apply_override`` as the override function, and runbooks succeed or
+fail as the scenario says. No AWS, no sockets, no clock: hours take seconds.
+
+A scenario also states the truth (which site is really down, when), so the summary can
+count false switches (away from a healthy site) and missed switches (an outage of the
+active site, with the other site healthy, that went on past the detection bound with no
+switch), and measure the time from each fault to its decision.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from arbiter.core.config import (
+    Config,
+    NonNegSeconds,
+    Seconds,
+    SiteName,
+    load_config,
+    parse_config,
+    validation_messages,
+)
+from arbiter.core.errors import ConfigError
+from arbiter.core.machine import Command, Refused, apply_override, decide
+from arbiter.core.model import CheckResult, Event, Observation, ServiceState, SiteResult
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+SCHEDULE = 60.0
+"""The decider's own schedule (EventBridge), besides the stream."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteFault(_Model):
+    """A site fails its checks, seen from some or all regions."""
+
+    kind: Literal["down", "slow", "flap"]
+    site: SiteName
+    at: NonNegSeconds = 0
+    until: Seconds | None = None
+    regions: list[str] | None = None
+    """Only these regions see it (a network cut between them and the site)."""
+    checks: list[str] | None = None
+    """Only these checks fail (default: every check of the site)."""
+    probability: float = Field(default=0.5, ge=0, le=1)
+    """For ``flap``: the chance that a round fails."""
+    delay: Seconds | None = None
+    """For ``slow``: how long responses take (fails the checks whose timeout is shorter)."""
+    real: bool | None = None
+    """Is the site really down (for false/missed switches)? Default: yes for a fault seen
+    from every region on every required check, except ``flap``."""
+
+    @model_validator(mode="after")
+    def _slow_has_delay(self) -> SiteFault:
+        if self.kind == "slow" and self.delay is None:
+            raise ValueError("a slow fault needs delay (how long responses take)")
+        return self
+
+
+class RegionFault(_Model):
+    """A probe region stops reporting (its Lambda, its network, its whole region)."""
+
+    kind: Literal["stale"]
+    region: str
+    at: NonNegSeconds = 0
+    until: Seconds | None = None
+
+
+class OperatorAction(_Model):
+    kind: Literal["operator"]
+    at: NonNegSeconds = 0
+    command: dict[str, Any]
+    """An override payload, as sent to the override function."""
+
+
+class GateAnswer(_Model):
+    """From ``at`` on, the failback gate answers ``synced``."""
+
+    kind: Literal["gate"]
+    at: NonNegSeconds = 0
+    synced: bool
+
+
+class RunbookFailure(_Model):
+    """Runbooks started in [at, until) fail (the service turns FAILED)."""
+
+    kind: Literal["runbook_fails"]
+    at: NonNegSeconds = 0
+    until: Seconds | None = None
+
+
+Step = Annotated[
+    SiteFault | RegionFault | OperatorAction | GateAnswer | RunbookFailure,
+    Field(discriminator="kind"),
+]
+
+
+class Expect(_Model):
+    """What the scenario must produce; `arbiter simulate` fails when it does not."""
+
+    switches: list[str] | None = None
+    """Targets of every switch, in order, e.g. ``[secondary, primary]``."""
+    false_switches: int | None = 0
+    missed_switches: int | None = 0
+    final_status: str | None = None
+    events: dict[str, int] = Field(default_factory=dict)
+    """Exact count of events of each kind named."""
+    max_detection: Seconds | None = None
+    """Every failover decided within this long after its fault."""
+
+
+class Scenario(_Model):
+    name: str
+    description: str = ""
+    config: str | dict[str, Any] = "arbiter.example.yaml"
+    """A config file (relative to the scenario file) or an inline config."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Deep-merged over the config: e.g. ``{decision: {fall: 2}}``."""
+    service: str | None = None
+    duration: Seconds
+    seed: int = 0
+    phases: Literal["spread", "aligned"] = "spread"
+    """``spread``: region i rounds at offset i x interval / n, as unsynchronized schedules
+    do; ``aligned``: every region rounds at the same instants."""
+    timeline: list[Step] = Field(default_factory=list)
+    expect: Expect = Field(default_factory=Expect)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Switch:
+    at: float
+    to: SiteName
+    by: str
+    reason: str
+    fault_at: float | None = None
+    false: bool = False
+
+    @property
+    def detection(self) -> float | None:
+        return None if self.fault_at is None else self.at - self.fault_at
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    config: Config
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    switches: list[Switch] = field(default_factory=list)
+    events: Counter[str] = field(default_factory=Counter)
+    missed: list[tuple[float, float]] = field(default_factory=list)
+    final: ServiceState | None = None
+    rounds: int = 0
+    decide_passes: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def false_switches(self) -> int:
+        return sum(s.false for s in self.switches)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read the scenario: {exc}"]) from None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(str(path), validation_messages(exc)) from None
+    if isinstance(scenario.config, str):
+        base_path = (path.parent / scenario.config).resolve()
+        load_config(str(base_path))  # the base file's own problems, named by its path
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    else:
+        base = scenario.config
+    config = parse_config(_merge(base, scenario.overrides), f"{path} (config)")
+    return scenario, config
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, config: Config) -> None:
+        self.s = scenario
+        self.config = config
+        self.service = config.service(scenario.service or config.services[0].name)
+        self.rng = random.Random(scenario.seed)
+        self.state = ServiceState(service=self.service.name)
+        self.result = Result(scenario, config)
+        self.pending: list[Observation] = []
+        self.command: TypeAdapter[Command] = TypeAdapter(Command)
+
+    # ground truth and fault effects ------------------------------------------------------
+
+    def _active(self, step: Any, t: float) -> bool:
+        return step.at <= t and (step.until is None or t < step.until)
+
+    def _site_faults(self, t: float) -> Iterator[SiteFault]:
+        for step in self.s.timeline:
+            if isinstance(step, SiteFault) and self._active(step, t):
+                yield step
+
+    def _fault_is_real(self, fault: SiteFault) -> bool:
+        if fault.real is not None:
+            return fault.real
+        if fault.kind == "flap" or fault.regions is not None:
+            return False
+        required = {c.name for c in self.service.site(fault.site).checks if c.required}
+        hit = set(fault.checks) if fault.checks is not None else required
+        if fault.kind == "slow":
+            hit = {
+                c.name
+                for c in self.service.site(fault.site).checks
+                if c.name in hit and fault.delay is not None and fault.delay > c.timeout
+            }
+        return bool(hit & required)
+
+    def truly_down(self, site: SiteName, t: float) -> bool:
+        return any(f.site is site and self._fault_is_real(f) for f in self._site_faults(t))
+
+    def _stale(self, region: str, t: float) -> bool:
+        return any(
+            isinstance(step, RegionFault) and step.region == region and self._active(step, t)
+            for step in self.s.timeline
+        )
+
+    def _gate(self, t: float) -> bool:
+        answer = False
+        for step in self.s.timeline:
+            if isinstance(step, GateAnswer) and step.at <= t:
+                answer = step.synced
+        return answer
+
+    def _runbook_fails(self, t: float) -> bool:
+        return any(
+            isinstance(step, RunbookFailure) and self._active(step, t) for step in self.s.timeline
+        )
+
+    def observe(self, region: str, t: float) -> Observation:
+        sites = {}
+        for site in SiteName:
+            results = []
+            for check in self.service.site(site).checks:
+                ok, reason = True, "ok"
+                for fault in self._site_faults(t):
+                    if fault.site is not site:
+                        continue
+                    if fault.regions is not None and region not in fault.regions:
+                        continue
+                    if fault.checks is not None and check.name not in fault.checks:
+                        continue
+                    if fault.kind == "down":
+                        ok, reason = False, "connection refused"
+                    elif fault.kind == "slow" and fault.delay and fault.delay > check.timeout:
+                        ok, reason = False, f"timeout after {check.timeout:.1f} s"
+                    elif fault.kind == "flap" and self.rng.random() < fault.probability:
+                        ok, reason = False, "status 503"
+                results.append(
+                    CheckResult(
+                        name=check.name,
+                        kind=check.type,
+                        ok=ok,
+                        latency_ms=0.0 if not ok else 20.0,
+                        reason=reason,
+                        required=check.required,
+                    )
+                )
+            sites[site] = SiteResult.of(results)
+        return Observation(
+            service=self.service.name, region=region, round_at=EPOCH + _td(t), sites=sites
+        )
+
+    # the loop ---------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        interval = self.config.probe.interval
+        regions = self.config.probe_regions
+        queue: list[tuple[float, int, str, str]] = []
+        for i, region in enumerate(regions):
+            offset = interval * i / len(regions) if self.s.phases == "spread" else 0.0
+            heapq.heappush(queue, (offset, 1, "round", region))
+        heapq.heappush(queue, (SCHEDULE, 2, "schedule", ""))
+        operator_steps = [s for s in self.s.timeline if isinstance(s, OperatorAction)]
+        for step in self.s.timeline:
+            self._log_fault(step)
+        for index, step in enumerate(operator_steps):
+            heapq.heappush(queue, (step.at, 0, "operator", str(index)))
+
+        limit = int(self.s.duration / min(interval, SCHEDULE) * (len(regions) + 2)) + 1000
+        for _ in range(limit):  # bounded
+            if not queue:
+                break
+            t, _prio, kind, what = heapq.heappop(queue)
+            if t > self.s.duration:
+                break
+            self._track_missed(t)
+            if kind == "round":
+                heapq.heappush(queue, (t + interval, 1, "round", what))
+                if self._stale(what, t):
+                    continue
+                self.pending.append(self.observe(what, t))
+                self.result.rounds += 1
+                self._decide(t)
+            elif kind == "schedule":
+                heapq.heappush(queue, (t + SCHEDULE, 2, "schedule", ""))
+                self._decide(t)
+            else:
+                self._override(operator_steps[int(what)], t)
+        self._track_missed(self.s.duration, final=True)
+        self.result.final = self.state
+        self._check_expectations()
+        return self.result
+
+    def _log_fault(self, step: Any) -> None:
+        if isinstance(step, SiteFault):
+            where = f" from {', '.join(step.regions)}" if step.regions else ""
+            if step.kind == "slow":
+                what = f"slow ({step.delay or 0:g} s per response)"
+            elif step.kind == "flap":
+                what = f"flapping ({step.probability:.0%} of rounds fail)"
+            else:
+                what = "down"
+            checks = f" (checks: {', '.join(step.checks)})" if step.checks else ""
+            self._log(step.at, f"*** {step.site.value} {what}{where}{checks}")
+            if step.until is not None:
+                self._log(step.until, f"*** {step.site.value} healthy again{where}")
+        elif isinstance(step, RegionFault):
+            self._log(step.at, f"*** {step.region} stops reporting")
+            if step.until is not None:
+                self._log(step.until, f"*** {step.region} reports again")
+        elif isinstance(step, GateAnswer):
+            self._log(step.at, f"*** failback gate now answers synced={str(step.synced).lower()}")
+        elif isinstance(step, RunbookFailure):
+            self._log(step.at, "*** runbooks fail from here")
+            if step.until is not None:
+                self._log(step.until, "*** runbooks succeed again")
+
+    def _decide(self, t: float) -> None:
+        now = EPOCH + _td(t)
+        outcome = decide(self.config, self.service, self.state, self.pending, now)
+        if outcome.needs_gate:
+            outcome = decide(
+                self.config, self.service, self.state, self.pending, now, self._gate(t)
+            )
+        self.pending = []
+        self.result.decide_passes += 1
+        self._apply(outcome.state, outcome.events, outcome.transition, t)
+
+    def _override(self, step: OperatorAction, t: float) -> None:
+        now = EPOCH + _td(t)
+        command = self.command.validate_python(step.command)
+        who = f"operator {command.command}"
+        try:
+            outcome = apply_override(self.state, command, self.service, now)
+        except Refused as exc:
+            self._log(t, f"{who}: refused: {exc}")
+            return
+        reason = step.command.get("reason")
+        self._log(t, who + (f" ({reason})" if reason else ""))
+        self._apply(outcome.state, outcome.events, outcome.transition, t)
+
+    def _apply(self, state: ServiceState, events: list[Event], transition: Any, t: float) -> None:
+        self.state = state
+        for event in events:
+            self.result.events[event.kind] += 1
+            if event.kind not in {"verdict"}:
+                self._log(t, f"{event.kind}: {event.message}")
+        if transition is None:
+            return
+        switch = Switch(t, transition.to_site, transition.by, transition.reason)
+        if transition.by == "decider":
+            left = transition.from_site
+            failback = transition.to_site is SiteName.PRIMARY
+            switch.false = self.truly_down(transition.to_site, t) or (
+                not self.truly_down(left, t) and not failback
+            )
+            switch.fault_at = self._fault_start(left, t)
+        self.result.switches.append(switch)
+        if self._runbook_fails(t):
+            self.state = self.state.model_copy(update={"failed": transition.id})
+            self.result.events["runbook_failed"] += 1
+            self._log(t, f"runbook #{transition.id} FAILED: service FAILED until an operator acks")
+        else:
+            self.state = self.state.model_copy(update={"runbook_done": transition.id})
+
+    def _fault_start(self, site: SiteName, t: float) -> float | None:
+        starts = [
+            f.at
+            for f in self.s.timeline
+            if isinstance(f, SiteFault) and f.site is site and f.at <= t
+            and self._fault_is_real(f)
+            and (f.until is None or f.until > t - self.config.stale_after - 1)
+        ]  # fmt: skip
+        return max(starts) if starts else None
+
+    # missed switches: the active site really down, the other really up, nobody paused ---
+
+    _outage_since: float | None = None
+    _outage_site: SiteName = SiteName.PRIMARY
+
+    def _track_missed(self, t: float, final: bool = False) -> None:
+        active = self.state.active
+        outage = (
+            self.truly_down(active, t)
+            and not self.truly_down(active.other, t)
+            and not self.state.paused
+            and self.state.failed is None
+        )
+        if outage and not final:
+            if self._outage_since is None:
+                self._outage_since, self._outage_site = t, active
+            return
+        if self._outage_since is not None:
+            bound = self._detection_bound()
+            if t - self._outage_since > bound:
+                self.result.missed.append((self._outage_since, t))
+                self._log(
+                    self._outage_since,
+                    f"MISSED: {self._outage_site.value} down from here to {_fmt(t)} with no switch",
+                )
+            self._outage_since = None
+
+    def _detection_bound(self) -> float:
+        """The longest a correct monitor may take: fall rounds, one interval of phase, and
+        one schedule period of slack."""
+        return (self.config.decision.fall + 1) * self.config.probe.interval + SCHEDULE
+
+    def _log(self, t: float, line: str) -> None:
+        self.result.timeline.append((t, line))
+
+    def _check_expectations(self) -> None:
+        e = self.s.expect
+        r = self.result
+        fail = r.failures.append
+        if e.switches is not None and [s.to.value for s in r.switches] != e.switches:
+            fail(f"switches {[s.to.value for s in r.switches]}, expected {e.switches}")
+        if e.false_switches is not None and r.false_switches != e.false_switches:
+            fail(f"{r.false_switches} false switches, expected {e.false_switches}")
+        if e.missed_switches is not None and len(r.missed) != e.missed_switches:
+            fail(f"{len(r.missed)} missed switches, expected {e.missed_switches}")
+        if e.final_status is not None and r.final and r.final.status.value != e.final_status:
+            fail(f"final status {r.final.status.value}, expected {e.final_status}")
+        for kind, count in e.events.items():
+            if r.events[kind] != count:
+                fail(f"{r.events[kind]} {kind} events, expected {count}")
+        if e.max_detection is not None:
+            for s in r.switches:
+                if s.detection is not None and s.detection > e.max_detection:
+                    fail(f"switch at {_fmt(s.at)} took {s.detection:.0f} s after its fault")
+
+
+def _td(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def simulate(path: str | Path) -> Result:
+    scenario, config = load_scenario(path)
+    return Simulation(scenario, config).run()
+
+
+def report(result: Result) -> str:
+    s, c = result.scenario, result.config
+    lines = [
+        f"Scenario: {s.name}",
+        *([f"  {s.description.strip()}"] if s.description else []),
+        f"  {len(c.probe_regions)} regions, interval {c.probe.interval:g} s, fall "
+        f"{c.decision.fall}, rise {c.decision.rise}, quorum {c.quorum}; "
+        f"{_fmt(s.duration)} of virtual time",
+        "",
+    ]
+    lines += [f"  {_fmt(t)}  {line}" for t, line in sorted(result.timeline, key=lambda x: x[0])]
+    lines += ["", "Summary:"]
+    for sw in result.switches:
+        detect = f"; {sw.detection:.0f} s after the fault" if sw.detection is not None else ""
+        flag = "  FALSE SWITCH" if sw.false else ""
+        lines.append(f"  switch to {sw.to.value} at {_fmt(sw.at)} by {sw.by}{detect}{flag}")
+    if not result.switches:
+        lines.append("  no switch")
+    lines.append(f"  false switches: {result.false_switches}")
+    lines.append(f"  missed switches: {len(result.missed)}")
+    final = result.final.status.value if result.final else "?"
+    lines.append(
+        f"  final status: {final}; {result.rounds} rounds, {result.decide_passes} decide passes"
+    )
+    if result.failures:
+        lines += ["", "NOT AS EXPECTED:", *(f"  - {f}" for f in result.failures)]
+    else:
+        lines.append("  as expected")
+    return "\n".join(lines) + "\n"
