@@ -5,6 +5,9 @@
 - ``TcpSite``: a TCP server that sends an optional banner and then holds the connection.
 - ``refused_port()``: a port on which a connection is refused, held so nobody else takes it.
 - ``self_signed_cert()``: a throwaway certificate made with the ``openssl`` command.
+- ``NamedServer``: a real BIND ``named`` serving zone files on a free loopback port.
+- ``SippServer``: a real ``sipp`` UAS (built-in ``uas -aa``, or a scenario file).
+- ``free_port()``, ``silent_udp_port()``: a port for a server to take, and one that never answers.
 
 Every wait in here is bounded and ends early on ``stop()``, so a test cannot hang on a server.
 
@@ -16,12 +19,16 @@ Every wait in here is bounded and ends early on ``stop()``, so a test cannot han
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -308,17 +315,20 @@ def refused_port(host: str = "127.0.0.1") -> Iterator[int]:
         yield int(holder.getsockname()[1])
 
 
-def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path] | None:
-    """(cert, key) for ``host`` and localhost, made by the ``openssl`` command; None without it."""
+def self_signed_cert(
+    directory: Path, host: str = "127.0.0.1", *, days: int = 1
+) -> tuple[Path, Path] | None:
+    """(cert, key) for ``host`` and localhost, valid for ``days`` from now, made by the
+    ``openssl`` command; None without it."""
     openssl = shutil.which("openssl")
     if openssl is None:
         return None
-    cert, key = directory / "cert.pem", directory / "key.pem"
+    cert, key = directory / f"cert-{days}d.pem", directory / f"key-{days}d.pem"
     san = f"IP:{host},DNS:localhost" if _is_ip(host) else f"DNS:{host},DNS:localhost"
     command = [
         openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-days", "1", "-subj", "/CN=arbiter-test", "-addext", f"subjectAltName={san}",
-        "-keyout", str(key), "-out", str(cert),
+        "-nodes", "-days", str(days), "-subj", "/CN=arbiter-test",
+        "-addext", f"subjectAltName={san}", "-keyout", str(key), "-out", str(cert),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, timeout=30, check=False)
     return (cert, key) if done.returncode == 0 else None
@@ -330,3 +340,228 @@ def _is_ip(host: str) -> bool:
     except OSError:
         return False
     return True
+
+
+# --- Real DNS and SIP servers run as child processes --------------------------------------
+
+START_WITHIN = 10.0
+"""Seconds a server process gets to answer its first request."""
+STOP_WITHIN = 5.0
+"""Seconds a server process gets to exit on SIGTERM before it is killed."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both TCP and UDP right now (for a child process to take next)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Each try picks a new ephemeral port; ten tries are plenty on a quiet loopback.
+    for _ in range(10):
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no port free for both TCP and UDP")
+
+
+@contextlib.contextmanager
+def silent_udp_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A UDP port that receives datagrams and never answers: no reply, no ICMP error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as holder:
+        holder.bind((host, 0))
+        yield int(holder.getsockname()[1])
+
+
+class _ChildServer:
+    """A server binary run as a child process, its output in ``log``; always reaped by stop()."""
+
+    name = "server"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.log = directory / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, command: list[str]) -> None:
+        with open(self.log, "wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() reaps its children too
+            )
+
+    def _wait_ready(self, ready: Callable[[], bool]) -> None:
+        """Poll ``ready`` until it says yes, the process dies, or START_WITHIN passes."""
+        assert self._process is not None
+        give_up = time.monotonic() + START_WITHIN
+        # Each pass costs at most one probe's own short timeout plus a 50 ms pause.
+        while time.monotonic() < give_up:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.output()}")
+            if ready():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not answer within {START_WITHIN} s:\n{self.output()}")
+
+    def output(self, limit: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_WITHIN)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_WITHIN)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NamedServer(_ChildServer):
+    """BIND's ``named`` in the foreground on 127.0.0.1, authoritative for ``zones`` only.
+
+    ``zones`` maps a zone name to its zone file's text; a text that does not load leaves that
+    zone answering SERVFAIL. No recursion, no control channel, every file in ``directory``;
+    it runs as the current user (root or not: ``-u`` is not given).
+
+        with NamedServer(tmp_path, {"example.test": ZONE}).start() as named:
+            dig @127.0.0.1 -p {named.port} www.example.test
+    """
+
+    name = "named"
+
+    def __init__(self, directory: Path, zones: Mapping[str, str]) -> None:
+        super().__init__(directory)
+        self.zones = dict(zones)
+        self.port = 0
+
+    def start(self) -> Self:
+        binary = shutil.which("named")
+        if binary is None:
+            raise RuntimeError("the named command is not installed (Debian: bind9)")
+        self.port = free_port()
+        config = self.directory / "named.conf"
+        zone_lines = []
+        for zone, text in self.zones.items():
+            path = self.directory / f"{zone}.zone"
+            path.write_text(text)
+            zone_lines.append(f'zone "{zone}" {{ type primary; file "{path}"; }};')
+        config.write_text(
+            "options {\n"
+            f'  directory "{self.directory}";\n'
+            f'  pid-file "{self.directory / "named.pid"}";\n'
+            f'  session-keyfile "{self.directory / "session.key"}";\n'
+            f"  listen-on port {self.port} {{ 127.0.0.1; }};\n"
+            "  listen-on-v6 { none; };\n"
+            "  recursion no;\n"
+            "  dnssec-validation no;\n"
+            "  notify no;\n"
+            "};\n"
+            "controls { };\n" + "\n".join(zone_lines) + "\n"
+        )
+        self._spawn([binary, "-g", "-c", str(config), "-p", str(self.port)])
+        try:
+            self._wait_ready(self._answers)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers(self) -> bool:
+        import dns.exception
+        import dns.message
+        import dns.query
+
+        zone = next(iter(self.zones), ".")
+        query = dns.message.make_query(zone, "SOA")
+        try:
+            dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.2)
+        except (dns.exception.DNSException, OSError):
+            return False
+        return True
+
+
+class SippServer(_ChildServer):
+    """A ``sipp`` UAS on 127.0.0.1: the built-in ``uas`` with ``-aa`` (it answers OPTIONS with
+    200 OK), or the scenario file ``scenario``. ``transport`` is ``udp`` or ``tcp``.
+
+    Without ``-aa`` the built-in uas ignores OPTIONS: it waits for an INVITE.
+    """
+
+    name = "sipp"
+
+    def __init__(
+        self, directory: Path, *, transport: str = "udp", scenario: Path | None = None
+    ) -> None:
+        super().__init__(directory)
+        self.transport = transport
+        self.scenario = scenario
+        self.port = 0
+
+    def start(self) -> Self:
+        binary = shutil.which("sipp")
+        if binary is None:
+            raise RuntimeError("the sipp command is not installed (Debian: sip-tester)")
+        self.port = free_port()
+        mode = {"udp": "u1", "tcp": "t1"}[self.transport]
+        what = ["-sn", "uas", "-aa"] if self.scenario is None else ["-sf", str(self.scenario)]
+        self._spawn(
+            [binary, *what, "-i", "127.0.0.1", "-p", str(self.port), "-t", mode, "-nostdin"]
+        )
+        try:
+            self._wait_ready(self._answers)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers(self) -> bool:
+        """TCP: it accepts a connection. UDP: it answers an OPTIONS request with anything."""
+        if self.transport == "tcp":
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return False
+            return True
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.2)
+            try:
+                sock.connect(("127.0.0.1", self.port))
+                sock.send(_ping(self.port, int(sock.getsockname()[1])))
+                return bool(sock.recv(65535))
+            except OSError:
+                return False
+
+
+def _ping(port: int, local_port: int) -> bytes:
+    """A minimal OPTIONS request, made here so that readiness does not rest on the checker."""
+    token = secrets.token_hex(8)
+    return (
+        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK{token};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"To: <sip:127.0.0.1:{port}>\r\n"
+        f"From: <sip:ready@127.0.0.1>;tag={token}\r\n"
+        f"Call-ID: ready-{token}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from arbiter.adapters.checks.dns import check_dns
 from arbiter.adapters.checks.http import check_http
+from arbiter.adapters.checks.sip import check_sip
 from arbiter.adapters.checks.tcp import check_tcp, timeout_reason
 from arbiter.core.config import Check
 from arbiter.core.model import CheckResult
@@ -24,6 +26,8 @@ __all__ = ["CHECKERS", "MAX_WORKERS", "run_all", "run_check"]
 CHECKERS: dict[str, Callable[[Check], CheckResult]] = {
     "http": check_http,  # type: ignore[dict-item]
     "tcp": check_tcp,  # type: ignore[dict-item]
+    "dns": check_dns,  # type: ignore[dict-item]
+    "sip": check_sip,  # type: ignore[dict-item]
 }
 """The checker for each config ``type:`` value. Each takes the check of its own type."""
 

@@ -3,18 +3,30 @@
 Redirects are not followed (a 301 is a status like any other), and the check's ``timeout`` is a
 total budget: urllib3's ``Timeout(total=...)`` covers connect plus response headers, and each
 body read gets only what is left of it.
+
+For https the server certificate's notAfter is read from the same connection (the session's
+https pool makes connections that keep the peer certificate in DER, so it works with
+``verify_tls: false`` too; it is parsed here, since the Lambda asset carries no
+``cryptography``) and reported in ``cert_expires_at``, with a ``warning`` when it is within
+``cert_warning_days``. An expiring certificate never fails the check.
 """
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util import Timeout
 
 import arbiter
@@ -33,13 +45,47 @@ class _Deadline(TimeoutError):
     """The check's total budget ran out while reading the body."""
 
 
+class _CertKeepingConnection(HTTPSConnection):
+    """An https connection that keeps the certificate its server presented (DER)."""
+
+    peer_cert: bytes | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        sock = self.sock
+        if isinstance(sock, ssl.SSLSocket):
+            self.peer_cert = sock.getpeercert(binary_form=True)
+
+
+class _CertKeepingPool(HTTPSConnectionPool):
+    ConnectionCls = _CertKeepingConnection
+
+
+class _CertKeepingAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "https": _CertKeepingPool,
+        }
+
+
+@dataclass
+class _Seen:
+    """What the probe learned on the way, kept even when it then fails."""
+
+    cert_expires_at: datetime | None = None
+
+
 def check_http(check: HttpCheck) -> CheckResult:
     start = time.perf_counter()
+    seen = _Seen()
     try:
-        reason = _probe(check, start + check.timeout)
+        reason = _probe(check, start + check.timeout, seen)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         reason = failure_reason(exc, check.timeout)
     latency_ms = (time.perf_counter() - start) * 1000
+    expires = seen.cert_expires_at
     return CheckResult(
         name=check.name,
         kind=check.type,
@@ -47,10 +93,12 @@ def check_http(check: HttpCheck) -> CheckResult:
         latency_ms=round(latency_ms, 1),
         reason=reason,
         required=check.required,
+        cert_expires_at=expires,
+        warning=expiry_warning(expires, check.cert_warning_days, datetime.now(UTC)),
     )
 
 
-def _probe(check: HttpCheck, deadline: float) -> str:
+def _probe(check: HttpCheck, deadline: float, seen: _Seen) -> str:
     headers = {"User-Agent": USER_AGENT, **check.headers}
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     timeout: Any = Timeout(total=check.timeout)
@@ -59,6 +107,7 @@ def _probe(check: HttpCheck, deadline: float) -> str:
         # The probe measures the direct path from its region: no proxy or .netrc from the
         # environment (and no scan of os.environ on every request).
         session.trust_env = False
+        session.mount("https://", _CertKeepingAdapter())
         response = session.request(
             check.method,
             check.url,
@@ -69,6 +118,7 @@ def _probe(check: HttpCheck, deadline: float) -> str:
             stream=True,
         )
         with response:
+            seen.cert_expires_at = _peer_not_after(response)
             if response.status_code not in check.expect_status:
                 return f"status {response.status_code}"
             # Read the body even without a string to match: a site that sends its headers
@@ -100,6 +150,96 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             break
         body += chunk
     return bytes(body)
+
+
+def _peer_not_after(response: requests.Response) -> datetime | None:
+    """The notAfter of the certificate the server presented on this response's connection."""
+    connection = getattr(response.raw, "connection", None)
+    der = getattr(connection, "peer_cert", None)
+    if not der:
+        return None
+    try:
+        return cert_not_after(der)
+    except ValueError:
+        return None
+
+
+def expiry_warning(not_after: datetime | None, warn_days: int, now: datetime) -> str | None:
+    """``certificate expires in 5 days (2026-11-27)`` when within ``warn_days``; else None."""
+    if not_after is None:
+        return None
+    left = (not_after - now).total_seconds()
+    day = f"{not_after:%Y-%m-%d}"
+    if left <= 0:
+        return f"certificate expired on {day}"
+    if left >= warn_days * 86400:
+        return None
+    days = math.ceil(left / 86400)
+    return f"certificate expires in {days} day{'' if days == 1 else 's'} ({day})"
+
+
+def cert_not_after(der: bytes) -> datetime:
+    """notAfter of a DER X.509 certificate (RFC 5280 section 4.1); ValueError if malformed.
+
+    Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+    signature, issuer, validity SEQUENCE { notBefore, notAfter }, ... }, ... }
+    """
+    (certificate,) = _der_items(der, 0, len(der))
+    tbs = _der_items(der, *_constructed(certificate))[0]
+    fields = _der_items(der, *_constructed(tbs))
+    if fields and fields[0][0] == _EXPLICIT_VERSION:
+        fields = fields[1:]
+    if len(fields) < 4:
+        raise ValueError("no validity")
+    times = _der_items(der, *_constructed(fields[3]))
+    if len(times) != 2:
+        raise ValueError("no notAfter")
+    tag, start, end = times[1]
+    return _der_time(tag, der[start:end].decode("ascii"))
+
+
+_SEQUENCE = 0x30
+_EXPLICIT_VERSION = 0xA0
+_UTC_TIME = 0x17
+_GENERALIZED_TIME = 0x18
+
+
+def _der_items(data: bytes, pos: int, end: int) -> list[tuple[int, int, int]]:
+    """(tag, content start, content end) of each item in ``data[pos:end]``."""
+    items = []
+    # Each pass moves ``pos`` past one item's header at least: the loop ends at ``end``.
+    while pos < end:
+        if pos + 2 > end:
+            raise ValueError("truncated")
+        tag, length = data[pos], data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 1 <= size <= 4 or pos + size > end:
+                raise ValueError("bad length")
+            length = int.from_bytes(data[pos : pos + size], "big")
+            pos += size
+        if pos + length > end:
+            raise ValueError("truncated")
+        items.append((tag, pos, pos + length))
+        pos += length
+    return items
+
+
+def _constructed(item: tuple[int, int, int]) -> tuple[int, int]:
+    tag, start, end = item
+    if tag not in (_SEQUENCE, _EXPLICIT_VERSION):
+        raise ValueError("not a sequence")
+    return start, end
+
+
+def _der_time(tag: int, text: str) -> datetime:
+    if tag == _UTC_TIME and len(text) == 13 and text.endswith("Z"):
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    elif not (tag == _GENERALIZED_TIME and len(text) == 15 and text.endswith("Z")):
+        raise ValueError("unsupported time")
+    return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
 
 
 def failure_reason(exc: BaseException, timeout: float) -> str:
