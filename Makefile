@@ -50,6 +50,9 @@ deploy: synth  ## needs AWS credentials: deploys the control stack and every pro
 
 bench: setup  ## print performance figures (not a test)
 	$(BIN)/python bench/probe_round.py
+	$(BIN)/python bench/decide_core.py
+	$(BIN)/python bench/decide_reads.py
+	$(BIN)/python bench/detection.py
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

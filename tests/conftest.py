@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+
+import pytest
 
 # Before any boto3 client exists: fake credentials, never a real endpoint.
 os.environ.update(
@@ -17,3 +20,23 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+
+
+# In CI (.ci/run sets ARBITER_REQUIRE_PEERS) a test skipped for a missing protocol peer
+# (named, sipp, openssl) fails the run: CI installs them, so a skip there hides a gap.
+_skipped_for_peers: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and os.environ.get("ARBITER_REQUIRE_PEERS"):
+        reason = str(report.longrepr)
+        if "not installed" in reason or "not available" in reason:
+            _skipped_for_peers.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_for_peers:
+        print(f"\n{len(_skipped_for_peers)} tests skipped for a missing peer:", file=sys.stderr)
+        for nodeid in _skipped_for_peers:
+            print(f"  {nodeid}", file=sys.stderr)
+        session.exitstatus = 1

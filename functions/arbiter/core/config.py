@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -372,14 +372,21 @@ def _reject_duplicates(names: Iterable[str]) -> None:
         seen.add(name)
 
 
-def format_loc(loc: tuple[int | str, ...]) -> str:
-    """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``."""
+def format_loc(
+    loc: tuple[int | str, ...], unions: Mapping[str, Collection[str]] | None = None
+) -> str:
+    """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``.
+
+    ``unions`` names lists of discriminated unions and their tags: pydantic puts the tag
+    after the item's index (``checks[0].http.url``), which says nothing to a reader.
+    """
+    unions = {"checks": _CHECK_TAGS} if unions is None else unions
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _CHECK_TAGS and i >= 2 and loc[i - 2] == "checks":
-            continue  # the check union's tag (not services[0].dns)
+        elif i >= 2 and part in unions.get(str(loc[i - 2]), ()):
+            continue  # a union's tag (but services[0].dns stays)
         elif part.startswith("function-"):
             continue  # the discriminator tag pydantic adds to a union's path
         else:
@@ -387,7 +394,9 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def validation_messages(exc: ValidationError) -> list[str]:
+def validation_messages(
+    exc: ValidationError, unions: Mapping[str, Collection[str]] | None = None
+) -> list[str]:
     messages = []
     for error in exc.errors(include_url=False):
         message = error["msg"].removeprefix("Value error, ")
@@ -395,7 +404,7 @@ def validation_messages(exc: ValidationError) -> list[str]:
             message = "unknown key"
         loc = tuple(error["loc"])
         # A model-level check names its own fields in the message.
-        messages.append(f"{format_loc(loc)}: {message}" if loc else message)
+        messages.append(f"{format_loc(loc, unions)}: {message}" if loc else message)
     return messages
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from arbiter.core.config import (
+    Check,
     Config,
     NonNegSeconds,
     Seconds,
@@ -117,6 +118,18 @@ Step = Annotated[
     SiteFault | RegionFault | OperatorAction | GateAnswer | RunbookFailure,
     Field(discriminator="kind"),
 ]
+
+
+STEP_KINDS = {
+    kind
+    for model in (SiteFault, RegionFault, OperatorAction, GateAnswer, RunbookFailure)
+    for kind in get_args(model.model_fields["kind"].annotation)
+}
+CHECK_KINDS = {
+    kind
+    for model in get_args(get_args(Check)[0])
+    for kind in get_args(model.model_fields["type"].annotation)
+}
 
 
 class Expect(_Model):
@@ -208,7 +221,8 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(str(path), validation_messages(exc)) from None
+        unions = {"timeline": STEP_KINDS, "checks": CHECK_KINDS}
+        raise ConfigError(str(path), validation_messages(exc, unions)) from None
     if isinstance(scenario.config, str):
         base_path = (path.parent / scenario.config).resolve()
         load_config(str(base_path))  # the base file's own problems, named by its path
