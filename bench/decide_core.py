@@ -10,13 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-
-from arbiter.core.config import SiteName, parse_config  # noqa: E402
-from arbiter.core.machine import decide  # noqa: E402
-from arbiter.core.model import CheckResult, Observation, ServiceState, SiteResult  # noqa: E402
+from arbiter.core.config import SiteName, parse_config
+from arbiter.core.machine import decide
+from arbiter.core.model import CheckResult, Observation, ServiceState, SiteResult
 
 SERVICES, REGIONS, CHECKS = 1000, 5, 10
 REGION_NAMES = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1"]

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "functions"))
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench",
     AWS_SECRET_ACCESS_KEY="bench",
@@ -21,15 +20,15 @@ os.environ.update(
     AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
 )
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import boto3
+from moto import mock_aws
 
-from arbiter.adapters.store import DynamoStore  # noqa: E402
-from arbiter.core.config import SiteName, parse_config  # noqa: E402
-from arbiter.core.model import CheckResult, Observation, SiteResult  # noqa: E402
-from arbiter.local.aws import create_table  # noqa: E402
-from arbiter.runtime import Runtime  # noqa: E402
-from arbiter.services.decider import decide_service  # noqa: E402
+from arbiter.adapters.store import DynamoStore
+from arbiter.core.config import SiteName, parse_config
+from arbiter.core.model import CheckResult, Observation, SiteResult
+from arbiter.local.aws import create_table
+from arbiter.runtime import Runtime
+from arbiter.services.decider import decide_service
 
 SERVICES = 20
 REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1"]

@@ -14,15 +14,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "functions"))
 
-from arbiter.local.simulator import Scenario, Simulation, load_scenario  # noqa: E402
+from arbiter.local.simulator import Scenario, Simulation, load_scenario
 
 OFFSETS = 20
 
 
 def detection(path: Path, overrides: dict | None = None) -> tuple[list[float], str, float]:
-    base, config = load_scenario(path)
+    _, config = load_scenario(path)
     if overrides:
         config = config.model_copy(update=overrides)
     times = []
