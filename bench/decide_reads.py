@@ -12,14 +12,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="eu-west-1",
-    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-)
-
 import boto3
 from moto import mock_aws
 
@@ -30,12 +22,20 @@ from arbiter.local.aws import create_table
 from arbiter.runtime import Runtime
 from arbiter.services.decider import decide_service
 
+ROOT = Path(__file__).resolve().parents[1]
 SERVICES = 20
 REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1"]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def main() -> int:
+    # moto, with harmless fake credentials: nothing leaves this process.
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="eu-west-1",
+        AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+    )
     site = {"checks": [{"type": "tcp", "name": "t", "host": "10.0.0.1", "port": 22}]}
     config = parse_config(
         {

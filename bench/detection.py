@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from arbiter.local.simulator import Scenario, Simulation, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OFFSETS = 20
 
