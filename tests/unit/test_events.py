@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from arbiter.core.machine import Command
+from arbiter.core.machine import COMMAND_NAMES, Command
 from arbiter.handlers.events import ActEvent, ScheduleEvent, StreamEvent, stream_services
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -32,7 +32,7 @@ def test_sample_event_is_valid(path: Path) -> None:
 
 def test_every_command_has_a_sample() -> None:
     names = {p.stem for p in EVENTS.glob("override-*.json")}
-    assert names == {"override-status", "override-switch", "override-pause", "override-resume"}
+    assert names == {f"override-{c}" for c in COMMAND_NAMES}
     assert set(MODELS) <= {p.stem for p in EVENTS.glob("*.json")}
 
 

@@ -7,7 +7,7 @@ from pydantic import TypeAdapter
 
 from arbiter.core.config import Config, SiteName
 from arbiter.core.machine import Command, Outcome, Refused, apply_override, decide
-from arbiter.core.model import Health, Observation, ServiceState, Status
+from arbiter.core.model import Health, Observation, ServiceState, SiteResult, Status
 from tests.factories import REGIONS, T0, at, config_dict, make_config, round_of
 
 P, S = SiteName.PRIMARY, SiteName.SECONDARY
@@ -279,3 +279,28 @@ def test_never_reaching_a_quorum_is_reported_after_the_stale_bound() -> None:
     assert run.kinds().count("monitor_degraded") == 1
     degraded_at = next(e.at for o in run.outcomes for e in o.events if e.kind == "monitor_degraded")
     assert degraded_at == at(3)
+
+
+def test_certificate_warning_alerts_once_and_never_switches() -> None:
+    run = Run()
+
+    def with_warning(rounds: list[Observation], warning: str | None) -> list[Observation]:
+        out = []
+        for o in rounds:
+            primary = o.sites[P]
+            checks = [c.model_copy(update={"warning": warning}) for c in primary.checks]
+            out.append(o.model_copy(update={"sites": {**o.sites, P: SiteResult.of(checks)}}))
+        return out
+
+    for n in range(0, 6):
+        run.step(with_warning(round_of(n), "certificate expires in 5 days (2026-01-06)"), at(n))
+    run.step([], at(6))  # a scheduled pass with no new rounds: no news, no change
+    assert run.kinds().count("check_warning") == 1
+    alert = next(e for o in run.outcomes for e in o.events if e.kind == "check_warning")
+    assert alert.alert
+    assert alert.message == "Frankfurt DC health: certificate expires in 5 days (2026-01-06)"
+    assert run.transitions == []
+    for n in range(7, 9):
+        run.step(with_warning(round_of(n), None), at(n))
+    assert run.kinds().count("check_warning_cleared") == 1
+    assert run.state.conditions == []

@@ -134,6 +134,8 @@ def decide(
         if name.startswith("impaired:"):
             cond.cleared(name, "vantage_recovered", f"{name.split(':', 1)[1]} votes again")
 
+    _check_warnings(service, rounds, cond)
+
     new = state.model_copy(
         update={
             "regions": regions,
@@ -175,6 +177,30 @@ def decide(
 
 class _AskGate(Exception):
     """A failback is due and the gate has not been asked yet."""
+
+
+def _check_warnings(service: Service, rounds: Sequence[Observation], cond: _Conditions) -> None:
+    """Warnings of passing checks (a certificate about to expire): one alert when one starts,
+    one when no region reports it any more. Never a reason to switch."""
+    warned: dict[str, str] = {}
+    clean: set[str] = set()
+    for obs in rounds:
+        for site, result in obs.sites.items():
+            for check in result.checks:
+                key = f"warning:{site.value}:{check.name}"
+                if check.warning:
+                    warned[key] = f"{service.site_label(site)} {check.name}: {check.warning}"
+                else:
+                    clean.add(key)
+    for key, message in sorted(warned.items()):
+        cond.hold(key, "check_warning", message)
+    for key in sorted(cond.before):
+        if key.startswith("warning:") and key not in warned:
+            if key in clean:
+                _, site, check = key.split(":", 2)
+                cond.cleared(key, "check_warning_cleared", f"{site} {check}: no warning any more")
+            else:
+                cond.keep(key)  # not probed in this pass: no news
 
 
 def _automatic(

@@ -60,6 +60,12 @@ def run_one(rt: runtime.Runtime, now: datetime) -> None:
             region=obs.region,
             sites={site.value: r.ok for site, r in obs.sites.items()},
             failing=failing,
+            warnings=[
+                f"{site.value} {c.name}: {c.warning}"
+                for site, result in obs.sites.items()
+                for c in result.checks
+                if c.warning
+            ],
         )
         with single_metric(
             name="RoundsRecorded", unit=MetricUnit.Count, value=1, namespace="Arbiter"

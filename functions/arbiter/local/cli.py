@@ -57,6 +57,8 @@ def _probe(args: argparse.Namespace) -> int:
                     f"  {check.kind:<5} {check.name:<20} {'ok' if check.ok else 'FAIL':<5} "
                     f"{check.latency_ms:7.0f} ms  {check.reason}{optional}"
                 )
+                if check.warning:
+                    print(f"        warning: {check.warning}")
     return 1 if failed else 0
 
 
@@ -102,7 +104,7 @@ def _override(args: argparse.Namespace) -> int:
         payload["operator"] = args.operator
     if args.command == "switch":
         payload.update(to=args.to, reason=args.reason, force=args.force)
-    elif args.command == "pause" and args.reason:
+    elif args.command in ("pause", "ack") and args.reason:
         payload["reason"] = args.reason
     import boto3
 
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="fail over and back between two local data centers")
     p.set_defaults(run=_demo)
 
-    for command in ("status", "switch", "pause", "resume"):
+    for command in ("status", "switch", "pause", "resume", "ack"):
         p = sub.add_parser(command, help=f"{command}: through the deployed override function")
         p.add_argument("--function", required=True, help="the override function's name")
         p.add_argument("--region", default=None)
@@ -147,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("to", choices=["primary", "secondary"])
             p.add_argument("--reason", required=True)
             p.add_argument("--force", action="store_true", help="skip the health gate")
-        if command == "pause":
+        if command in ("pause", "ack"):
             p.add_argument("--reason", default=None)
         p.set_defaults(run=_override, command=command)
     return parser
