@@ -197,8 +197,10 @@ def _check_warnings(service: Service, rounds: Sequence[Observation], cond: _Cond
     for key in sorted(cond.before):
         if key.startswith("warning:") and key not in warned:
             if key in clean:
-                _, site, check = key.split(":", 2)
-                cond.cleared(key, "check_warning_cleared", f"{site} {check}: no warning any more")
+                _, site_name, check_name = key.split(":", 2)
+                cond.cleared(
+                    key, "check_warning_cleared", f"{site_name} {check_name}: no warning any more"
+                )
             else:
                 cond.keep(key)  # not probed in this pass: no news
 
