@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from arbiter.adapters.checks.dns import check_dns
 from arbiter.adapters.checks.http import check_http
+from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.sip import check_sip
 from arbiter.adapters.checks.tcp import check_tcp, timeout_reason
 from arbiter.core.config import Check
@@ -108,12 +109,5 @@ def _collect(
 
 
 def _failed(check: Check, reason: str, start: float | None) -> CheckResult:
-    latency_ms = (time.perf_counter() - start) * 1000 if start is not None else 0.0
-    return CheckResult(
-        name=check.name,
-        kind=check.type,
-        ok=False,
-        latency_ms=round(latency_ms, 1),
-        reason=reason,
-        required=check.required,
-    )
+    assert reason != "ok"
+    return result(check, reason, start)

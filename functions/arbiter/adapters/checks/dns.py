@@ -17,6 +17,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, shown, timeout_reason
 from arbiter.core.config import DnsCheck
 from arbiter.core.model import CheckResult
@@ -39,15 +40,7 @@ def check_dns(check: DnsCheck) -> CheckResult:
         reason = os_error_reason(exc, check.timeout) or f"error: {type(exc).__name__}"
     except dns.exception.DNSException as exc:
         reason = f"error: {type(exc).__name__}"
-    latency_ms = (time.perf_counter() - start) * 1000
-    return CheckResult(
-        name=check.name,
-        kind=check.type,
-        ok=reason == "ok",
-        latency_ms=round(latency_ms, 1),
-        reason=reason,
-        required=check.required,
-    )
+    return result(check, reason, start)
 
 
 def _probe(check: DnsCheck, deadline: float) -> str:

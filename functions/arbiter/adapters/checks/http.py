@@ -30,6 +30,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util import Timeout
 
 import arbiter
+from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, shown, timeout_reason
 from arbiter.core.config import HttpCheck
 from arbiter.core.model import CheckResult
@@ -84,15 +85,11 @@ def check_http(check: HttpCheck) -> CheckResult:
         reason = _probe(check, start + check.timeout, seen)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         reason = failure_reason(exc, check.timeout)
-    latency_ms = (time.perf_counter() - start) * 1000
     expires = seen.cert_expires_at
-    return CheckResult(
-        name=check.name,
-        kind=check.type,
-        ok=reason == "ok",
-        latency_ms=round(latency_ms, 1),
-        reason=reason,
-        required=check.required,
+    return result(
+        check,
+        reason,
+        start,
         cert_expires_at=expires,
         warning=expiry_warning(expires, check.cert_warning_days, datetime.now(UTC)),
     )

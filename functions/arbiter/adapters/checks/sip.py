@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arbiter.adapters.checks.http import USER_AGENT
+from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, timeout_reason
 from arbiter.core.config import SipCheck
 from arbiter.core.model import CheckResult
@@ -62,15 +63,7 @@ def check_sip(check: SipCheck) -> CheckResult:
         reason = "connection closed"
     except OSError as exc:
         reason = os_error_reason(exc, check.timeout) or f"error: {type(exc).__name__}"
-    latency_ms = (time.perf_counter() - start) * 1000
-    return CheckResult(
-        name=check.name,
-        kind=check.type,
-        ok=reason == "ok",
-        latency_ms=round(latency_ms, 1),
-        reason=reason,
-        required=check.required,
-    )
+    return result(check, reason, start)
 
 
 def _probe(check: SipCheck, deadline: float) -> str:

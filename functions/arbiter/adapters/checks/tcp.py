@@ -10,6 +10,7 @@ import errno
 import socket
 import time
 
+from arbiter.adapters.checks.result import result
 from arbiter.core.config import TcpCheck
 from arbiter.core.model import CheckResult
 
@@ -47,30 +48,21 @@ def shown(text: str, limit: int = BANNER_SHOWN) -> str:
 
 def check_tcp(check: TcpCheck) -> CheckResult:
     start = time.perf_counter()
-    ok, reason = _probe(check, start + check.timeout)
-    latency_ms = (time.perf_counter() - start) * 1000
-    return CheckResult(
-        name=check.name,
-        kind=check.type,
-        ok=ok,
-        latency_ms=round(latency_ms, 1),
-        reason=reason,
-        required=check.required,
-    )
+    return result(check, _probe(check, start + check.timeout), start)
 
 
-def _probe(check: TcpCheck, deadline: float) -> tuple[bool, str]:
+def _probe(check: TcpCheck, deadline: float) -> str:
     try:
         with socket.create_connection((check.host, check.port), timeout=check.timeout) as sock:
             if check.expect_banner is None:
-                return True, "ok"
+                return "ok"
             return _compare_banner(sock, check, deadline)
     except OSError as exc:
         reason = os_error_reason(exc, check.timeout)
-        return False, reason or f"error: {type(exc).__name__}"
+        return reason or f"error: {type(exc).__name__}"
 
 
-def _compare_banner(sock: socket.socket, check: TcpCheck, deadline: float) -> tuple[bool, str]:
+def _compare_banner(sock: socket.socket, check: TcpCheck, deadline: float) -> str:
     assert check.expect_banner is not None
     prefix = check.expect_banner.encode()
     received = b""
@@ -79,7 +71,7 @@ def _compare_banner(sock: socket.socket, check: TcpCheck, deadline: float) -> tu
     while len(received) < len(prefix):
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
-            return False, timeout_reason(check.timeout)
+            return timeout_reason(check.timeout)
         sock.settimeout(remaining)
         chunk = sock.recv(_RECV_SIZE)
         if not chunk:
@@ -88,6 +80,6 @@ def _compare_banner(sock: socket.socket, check: TcpCheck, deadline: float) -> tu
         if not prefix.startswith(received[: len(prefix)]):
             break  # already differs: no need to wait for more
     if received.startswith(prefix):
-        return True, "ok"
+        return "ok"
     banner = shown(received.decode("utf-8", errors="replace"))
-    return False, f'banner "{banner}" lacks prefix "{check.expect_banner}"'
+    return f'banner "{banner}" lacks prefix "{check.expect_banner}"'
