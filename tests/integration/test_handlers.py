@@ -392,3 +392,28 @@ def test_override_pause_resume_and_status(world: World) -> None:
     assert any("alice paused" in e["message"] for e in status["events"])
     resumed = override.handler(sample("override-resume.json"), LocalContext())
     assert resumed["state"]["status"] == "ACTIVE_PRIMARY"
+
+
+def test_a_lost_act_invocation_is_started_again(world: World) -> None:
+    """The async invocation of act was lost: the decider starts the runbook again after
+    `runbook_timeout`, once, and not after the runbook has finished."""
+    transition = failed_over(world)
+    assert world.invoker.started == [("web", transition)]
+    for n in range(5, 19):  # 14 more minutes of rounds: not overdue yet
+        seed(world, n, n + 1, primary=False)
+        decide_service(world.rt, "web", at(n))
+    assert world.invoker.started == [("web", transition)]
+    seed(world, 19, 20, primary=False)
+    decided = decide_service(world.rt, "web", at(19))  # 15 minutes after the switch
+    assert decided.outcome.restart_runbook == transition
+    assert world.invoker.started == [("web", transition)] * 2
+    (alert,) = world.messages()
+    assert "has not finished after 15m: starting its runbook again" in alert["message"]
+
+    act.handler({"service": "web", "transition": transition}, LocalContext())
+    world.messages()
+    for n in range(20, 40):
+        seed(world, n, n + 1, primary=False)
+        decide_service(world.rt, "web", at(n))
+    assert len(world.invoker.started) == 2
+    assert world.record_values() == ["198.51.100.10"]

@@ -33,6 +33,9 @@ class Outcome(BaseModel):
     events: list[Event] = Field(default_factory=list)
     transition: Transition | None = None
     """Set when this step decided a switch: the act function must carry it out."""
+    restart_runbook: int | None = None
+    """The id of a transition whose runbook must be started again (its act invocation was
+    lost): the caller starts the act function for it once the state is written."""
     needs_gate: bool = False
     """An automatic failback is due but the service has a gate: ask it, then decide again
     with its answer as ``gate_open``. Nothing was decided and nothing needs writing."""
@@ -170,9 +173,35 @@ def decide(
                 detail={"transition": transition.id},
             )
         )
+    restart = None
+    if transition is None:
+        restart, new = _overdue_runbook(config, new, now, events)
     if new != state:
         new = new.model_copy(update={"version": state.version + 1})
-    return Outcome(state=new, events=events, transition=transition)
+    return Outcome(state=new, events=events, transition=transition, restart_runbook=restart)
+
+
+def _overdue_runbook(
+    config: Config, state: ServiceState, now: datetime, events: list[Event]
+) -> tuple[int | None, ServiceState]:
+    t = state.transition
+    if t is None or state.runbook_done == t.id or state.failed is not None:
+        return None, state
+    started = state.runbook_started_at or t.decided_at
+    waited = (now - started).total_seconds()
+    if waited < config.decision.runbook_timeout:
+        return None, state
+    events.append(
+        Event(
+            at=now,
+            kind="runbook_restarted",
+            message=f"switch #{t.id} to {t.to_site.value} has not finished after "
+            f"{_fmt_duration(waited)}: starting its runbook again (finished steps are kept)",
+            alert=True,
+            detail={"transition": t.id},
+        )
+    )
+    return t.id, state.model_copy(update={"runbook_started_at": now})
 
 
 class _AskGate(Exception):
@@ -305,6 +334,7 @@ def _automatic(
             "since": now,
             "reason": reason,
             "transition": transition,
+            "runbook_started_at": now,
             "switches": [*recent, now],
         }
     )
@@ -438,6 +468,7 @@ def apply_override(
             "since": now,
             "reason": transition.reason,
             "transition": transition,
+            "runbook_started_at": now,
             "conditions": [c for c in state.conditions if c != "awaiting_operator"],
             "failed": None,
             "version": state.version + 1,

@@ -122,6 +122,8 @@ class ServiceState(_Model):
     transition: Transition | None = None
     runbook_done: int | None = None
     """The id of the latest transition whose runbook finished (set by the act function)."""
+    runbook_started_at: datetime | None = None
+    """When the current transition's runbook was last started (decided, or restarted)."""
     failed: int | None = None
     """The transition whose runbook failed (set by the act function): no automatic action
     until an operator sends ``ack``."""

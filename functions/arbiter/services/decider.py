@@ -71,6 +71,8 @@ def after_write(rt: Runtime, name: str, outcome: Outcome) -> None:
         send_alert(rt, name, event)
     if outcome.transition is not None:
         rt.invoker.start(name, outcome.transition.id)
+    elif outcome.restart_runbook is not None:
+        rt.invoker.start(name, outcome.restart_runbook)
 
 
 def send_alert(rt: Runtime, service: str, event: Event) -> None:
