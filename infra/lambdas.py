@@ -6,8 +6,9 @@ environment and permissions its stack gives it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -16,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from arbiter.core.config import Config
+from arbiter.core.schedule import round_budget, round_offsets
 from infra import nag
 from infra.asset import CONFIG_FILE
 
@@ -55,6 +57,13 @@ PROBE = FunctionSpec("probe", timeout_s=60, memory_mb=512)
 DECIDE = FunctionSpec("decide", timeout_s=60)
 ACT = FunctionSpec("act", timeout_s=300)
 OVERRIDE = FunctionSpec("override", timeout_s=30)
+
+
+def probe_spec(config: Config) -> FunctionSpec:
+    """Below a 60 s interval one invocation runs several rounds: its timeout covers the
+    last round's start plus one round's budget (so no round is cut short)."""
+    last = round_offsets(config)[-1]
+    return replace(PROBE, timeout_s=max(PROBE.timeout_s, math.ceil(last + round_budget(config))))
 
 
 def table_name(config: Config) -> str:

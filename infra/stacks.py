@@ -22,11 +22,11 @@ from infra.lambdas import (
     ACT,
     DECIDE,
     OVERRIDE,
-    PROBE,
     TABLE_ITEM_ACTIONS,
     allow,
     arbiter_function,
     base_environment,
+    probe_spec,
     table_name,
     topic_name,
 )
@@ -200,7 +200,9 @@ class ProbeStack(Stack):
         region = self.region
         code = lambda_.Code.from_asset(str(asset))
         environment = {**base_environment(config), "ARBITER_REGION_LABEL": region}
-        probe = arbiter_function(self, PROBE, config=config, code=code, environment=environment)
+        probe = arbiter_function(
+            self, probe_spec(config), config=config, code=code, environment=environment
+        )
         # Cross-region references are not allowed: name the home table by its fixed ARN.
         home_table = self.format_arn(
             service="dynamodb",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ class Runtime:
     """How long a claimed runbook step stays claimed before another invocation may retry it."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
+    sleep: Callable[[float], None] = time.sleep
 
 
 def _env(name: str) -> str:

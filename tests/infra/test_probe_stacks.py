@@ -109,3 +109,20 @@ def test_sub_minute_interval_schedules_every_minute(
         stacks[name].has_resource_properties(
             "AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"}
         )
+
+
+def test_probe_timeout_covers_every_round_of_an_invocation(
+    build_variant: Callable[[dict[str, Any]], dict[str, Template]],
+) -> None:
+    """A 10 s interval runs 6 rounds per scheduled invocation: the last starts at 50 s and
+    may take its slowest check (10 s here) plus a 5 s margin."""
+    data = example_data()
+    data["probe"]["interval"] = "10s"
+    for site in ("primary", "secondary"):
+        for check in data["services"][0][site]["checks"]:
+            check["timeout"] = "10s"
+    templates = build_variant(data)
+    probe = templates["arbiter-probe-us-east-1"]
+    probe.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "arbiter.handlers.probe.handler", "Timeout": 65}
+    )

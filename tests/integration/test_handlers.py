@@ -417,3 +417,45 @@ def test_a_lost_act_invocation_is_started_again(world: World) -> None:
         decide_service(world.rt, "web", at(n))
     assert len(world.invoker.started) == 2
     assert world.record_values() == ["198.51.100.10"]
+
+
+def test_probe_runs_several_rounds_per_invocation_below_a_minute(
+    aws: None, sites: tuple[HttpSite, TcpSite]
+) -> None:
+    """EventBridge fires once a minute: with a 20 s interval, one invocation runs three
+    rounds, 20 s apart."""
+    http, _ = sites
+    data = config_dict(probe={"interval": "20s"})
+    for site in ("primary", "secondary"):
+        data["services"][0][site]["checks"] = [
+            {"type": "http", "name": "h", "url": http.url_for("/"), "timeout": 2}
+        ]
+    world = make_world(data)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # virtual: the clock moves, nobody waits
+        slept.append(seconds)
+        world.clock.now += timedelta(seconds=seconds)
+
+    world.rt.sleep = sleep
+    result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=67))
+    assert result["rounds"] == 3
+    assert slept == [20.0, 20.0]
+    stored = world.store.rounds_since("web", T0 - timedelta(seconds=1))
+    assert [o.round_at for o in stored] == [T0, at(1, 20), at(2, 20)]
+
+
+def test_probe_stops_before_lambda_would_cut_a_round_short(
+    aws: None, sites: tuple[HttpSite, TcpSite]
+) -> None:
+    http, _ = sites
+    data = config_dict(probe={"interval": "10s"})
+    for site in ("primary", "secondary"):
+        data["services"][0][site]["checks"] = [
+            {"type": "http", "name": "h", "url": http.url_for("/"), "timeout": 2}
+        ]
+    world = make_world(data)
+    world.rt.sleep = lambda s: None  # no wait at all: the real remaining time decides
+    # 7 s left: room for one round (2 s check + 5 s margin), not two.
+    result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=7.5))
+    assert result["rounds"] == 1

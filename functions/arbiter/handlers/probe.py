@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from arbiter import runtime
+from arbiter.core.schedule import round_budget, round_offsets
 from arbiter.handlers.events import ScheduleEvent
 from arbiter.observability import MetricUnit, logger, metrics, single_metric
 from arbiter.services.probe import probe_round, record
@@ -20,25 +21,16 @@ from arbiter.services.probe import probe_round, record
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parse(event=event, model=ScheduleEvent)
     rt = runtime.current()
-    interval = rt.config.probe.interval
-    rounds = max(1, int(60 // interval)) if interval < 60 else 1
     start = rt.clock()
-    slowest = max(
-        check.timeout
-        for service in rt.config.services
-        for check in (*service.primary.checks, *service.secondary.checks)
-    )
     done = 0
-    for i in range(rounds):
-        due = start + timedelta(seconds=i * interval)
-        wait = (due - rt.clock()).total_seconds()
-        slowest = max(
-            c.timeout for s in rt.config.services for c in s.primary.checks + s.secondary.checks
-        )
-        if context.get_remaining_time_in_millis() / 1000 < max(wait, 0) + slowest + 5:
+    for offset in round_offsets(rt.config):
+        wait = (start + timedelta(seconds=offset) - rt.clock()).total_seconds()
+        # Leave room for the slowest check and the write before Lambda's own timeout.
+        if context.get_remaining_time_in_millis() / 1000 < max(wait, 0) + round_budget(rt.config):
+            logger.warning("no time left for another round", rounds=done)
             break
         if wait > 0:
-            time.sleep(wait)
+            rt.sleep(wait)
         run_one(rt, rt.clock())
         done += 1
     return {"region": rt.region, "rounds": done}
