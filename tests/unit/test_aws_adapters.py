@@ -1,0 +1,137 @@
+"""Route 53 and SNS adapters: vendor errors become the project's own, waits are bounded.
+
+botocore's Stubber answers in place of AWS: no network, real request validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from arbiter.adapters.dns.route53 import Route53
+from arbiter.adapters.notify import SnsNotifier
+from arbiter.core.config import SiteName
+from arbiter.core.errors import DeadlineExceeded, ProviderError, ProviderRejected, RetryableError
+from tests.factories import make_config
+
+RECORDS = make_config().services[0].dns.records
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def stubbed(service: str) -> tuple[Any, Stubber]:
+    client = boto3.client(service, region_name="us-east-1")
+    return client, Stubber(client)
+
+
+def change(status: str) -> dict[str, Any]:
+    return {"ChangeInfo": {"Id": "/change/C1", "Status": status, "SubmittedAt": "2026-01-01"}}
+
+
+def test_upsert_sends_one_batch_with_the_site_values() -> None:
+    client, stub = stubbed("route53")
+    expected = {
+        "HostedZoneId": "ZEXAMPLE",
+        "ChangeBatch": {
+            "Comment": "arbiter: switch to secondary",
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "www.example.com.",
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": "198.51.100.10"}],
+                    },
+                }
+            ],
+        },
+    }
+    stub.add_response("change_resource_record_sets", change("PENDING"), expected)
+    with stub:
+        assert Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, SiteName.SECONDARY) == (
+            "/change/C1"
+        )
+    stub.assert_no_pending_responses()
+
+
+def test_wait_polls_until_insync() -> None:
+    client, stub = stubbed("route53")
+    clock = FakeClock()
+    for status in ("PENDING", "PENDING", "INSYNC"):
+        stub.add_response("get_change", change(status), {"Id": "/change/C1"})
+    with stub:
+        waited = Route53(lambda: client, 2.0, clock, clock.sleep).wait_applied(
+            "/change/C1", clock.now + 60
+        )
+    assert waited == 4.0 and clock.slept == [2.0, 2.0]
+
+
+def test_wait_is_bounded_by_its_deadline() -> None:
+    client, stub = stubbed("route53")
+    clock = FakeClock()
+    for _ in range(4):
+        stub.add_response("get_change", change("PENDING"), {"Id": "/change/C1"})
+    with stub, pytest.raises(DeadlineExceeded, match="still PENDING after 5 s"):
+        Route53(lambda: client, 2.0, clock, clock.sleep).wait_applied("/change/C1", clock.now + 5)
+    assert clock.slept == [2.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("Throttling", 400, ProviderError),
+        ("PriorRequestNotComplete", 400, ProviderError),
+        ("ServiceUnavailable", 503, ProviderError),
+        ("NoSuchHostedZone", 404, ProviderRejected),
+        ("InvalidChangeBatch", 400, ProviderRejected),
+        ("AccessDenied", 403, ProviderRejected),
+    ],
+)
+def test_route53_errors_are_translated(code: str, status: int, error: type) -> None:
+    client, stub = stubbed("route53")
+    stub.add_client_error(
+        "change_resource_record_sets", service_error_code=code, http_status_code=status
+    )
+    with stub, pytest.raises(error) as caught:
+        Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, SiteName.PRIMARY)
+    assert code in str(caught.value)
+    assert isinstance(caught.value, RetryableError) == (error is ProviderError)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("Throttling", ProviderError),
+        ("InternalError", ProviderError),
+        ("AuthorizationError", ProviderRejected),
+    ],
+)
+def test_sns_errors_are_translated(code: str, error: type) -> None:
+    client, stub = stubbed("sns")
+    stub.add_client_error("publish", service_error_code=code)
+    with stub, pytest.raises(error, match=code):
+        SnsNotifier("arn:aws:sns:us-east-1:123456789012:t", lambda: client).publish("s", "m")
+
+
+def test_sns_subject_is_cut_to_its_limit() -> None:
+    client, stub = stubbed("sns")
+    arn = "arn:aws:sns:us-east-1:123456789012:t"
+    stub.add_response(
+        "publish", {"MessageId": "m1"}, {"TopicArn": arn, "Subject": "x" * 100, "Message": "body"}
+    )
+    with stub:
+        assert SnsNotifier(arn, lambda: client).publish("x" * 150, "body") == "m1"
