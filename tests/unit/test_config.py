@@ -151,3 +151,14 @@ def test_tls_verification_is_on_unless_turned_off() -> None:
 def test_site_name_other() -> None:
     assert SiteName.PRIMARY.other is SiteName.SECONDARY
     assert SiteName.SECONDARY.other is SiteName.PRIMARY
+
+
+def test_credential_in_a_check_header_warns() -> None:
+    data = config_dict()
+    data["services"][0]["primary"]["checks"][0]["headers"] = {
+        "Authorization": "Bearer abc",
+        "Accept": "text/plain",
+    }
+    (warning,) = parse_config(data).warnings()
+    assert warning.startswith("services[0].primary.checks[0].headers.Authorization: looks like")
+    assert "Bearer abc" not in warning

@@ -27,6 +27,7 @@ from pydantic import (
 
 from arbiter.core.errors import ConfigError
 
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password", re.I)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -359,6 +360,15 @@ class Config(_Model):
                         f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above 300 s; "
                         "resolvers may keep the old address that long after a switch"
                     )
+            for site in SiteName:
+                for k, check in enumerate(service.site(site).checks):
+                    for header in getattr(check, "headers", {}):
+                        if _SECRET_HEADER.search(header):
+                            found.append(
+                                f"services[{i}].{site.value}.checks[{k}].headers.{header}: "
+                                "looks like a credential; the config is bundled into the "
+                                "Lambda asset, so use a health URL that needs none"
+                            )
         if self.quorum * 2 <= len(self.probe_regions):
             found.append(
                 f"decision.quorum: {self.quorum} of {len(self.probe_regions)} regions is not a "
