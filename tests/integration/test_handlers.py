@@ -236,6 +236,7 @@ def test_act_switches_dns_and_notifies_once(world: World) -> None:
     body = message["message"]
     assert "Reason:   Frankfurt DC (primary DOWN in 3/3 regions)" in body
     assert "eu-central-1  DOWN     UP" in body
+    assert "eu-central-1 primary: health: status 503" in body
     assert f"dns:{world.zone_id}" in body and "done" in body
 
     # Lambda may deliver the same async event twice: nothing more happens.

@@ -22,6 +22,7 @@ TRANSITION = Transition(
     decided_at=T0,
     by="decider",
     votes={"eu-west-1": {SiteName.PRIMARY: Health.DOWN, SiteName.SECONDARY: Health.UP}},
+    failing={"eu-west-1": {SiteName.PRIMARY: "health: status 503; ssh: connection refused"}},
 )
 
 
@@ -41,6 +42,7 @@ def test_report_has_reason_votes_and_steps() -> None:
     assert subject == "[arbiter] web: switched to secondary (Amsterdam DC)"
     assert "Reason:   Frankfurt DC (primary DOWN in 3/3 regions)" in body
     assert "eu-west-1  DOWN     UP" in body
+    assert "  eu-west-1 primary: health: status 503; ssh: connection refused" in body
     assert "dns:ZEXAMPLE" in body and "1.5 s" in body
     assert "dns:ZOTHER                   not run" in body
     assert "DNS www.example.com A -> 198.51.100.10 (TTL 60)" in body

@@ -22,6 +22,7 @@ from arbiter.core.model import (
     ServiceState,
     SiteVerdict,
     Transition,
+    failing_checks,
 )
 from arbiter.core.vote import Tally, apply_rounds, tally
 
@@ -327,6 +328,7 @@ def _automatic(
         decided_at=now,
         by="decider",
         votes=vote.matrix,
+        failing=failing_checks(state.regions),
     )
     return transition, state.model_copy(
         update={
@@ -460,6 +462,7 @@ def apply_override(
             region: {site: t.health for site, t in track.sites.items()}
             for region, track in state.regions.items()
         },
+        failing=failing_checks(state.regions),
         forced=command.force,
     )
     new = state.model_copy(

@@ -103,7 +103,20 @@ class Transition(_Model):
     """``decider`` or ``operator``."""
     votes: dict[str, dict[SiteName, Health]] = Field(default_factory=dict)
     """region -> site -> health, as the vote saw it."""
+    failing: dict[str, dict[SiteName, str]] = Field(default_factory=dict)
+    """region -> site -> the failing checks of its latest round (``health: status 503``)."""
     forced: bool = False
+
+
+def failing_checks(regions: dict[str, RegionTrack]) -> dict[str, dict[SiteName, str]]:
+    """What each region's latest round saw failing, site by site (for the report)."""
+    failing = {
+        region: {
+            s: t.last_reason for s, t in track.sites.items() if t.last_reason not in ("", "ok")
+        }
+        for region, track in regions.items()
+    }
+    return {region: sites for region, sites in failing.items() if sites}
 
 
 class ServiceState(_Model):

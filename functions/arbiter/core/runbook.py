@@ -71,6 +71,14 @@ def vote_matrix(votes: dict[str, dict[SiteName, Health]]) -> list[str]:
     return lines
 
 
+def _failing_lines(transition: Transition) -> list[str]:
+    lines = []
+    for region in sorted(transition.failing):
+        for site, reason in sorted(transition.failing[region].items()):
+            lines.append(f"  {region} {site.value}: {reason}")
+    return ["", "Failing checks (latest round per region):", *lines] if lines else []
+
+
 def render_report(
     app: str,
     service: Service,
@@ -93,6 +101,7 @@ def render_report(
         "",
         "Vote (region x site):",
         *(f"  {line}" for line in vote_matrix(transition.votes)),
+        *_failing_lines(transition),
         "",
         "Steps:",
     ]
