@@ -12,9 +12,18 @@ from botocore.stub import Stubber
 
 from arbiter.adapters.dns.route53 import Route53
 from arbiter.adapters.notify import SnsNotifier
+from arbiter.adapters.store import DynamoStore, StoreError, StoreRejected
 from arbiter.core.config import SiteName
-from arbiter.core.errors import DeadlineExceeded, ProviderError, ProviderRejected, RetryableError
-from tests.factories import make_config
+from arbiter.core.errors import (
+    ConflictError,
+    DeadlineExceeded,
+    ProviderError,
+    ProviderRejected,
+    RetryableError,
+)
+from arbiter.core.model import ServiceState
+from arbiter.core.runbook import StepResult, StepStatus
+from tests.factories import T0, make_config
 
 RECORDS = make_config().services[0].dns.records
 
@@ -135,3 +144,45 @@ def test_sns_subject_is_cut_to_its_limit() -> None:
     )
     with stub:
         assert SnsNotifier(arn, lambda: client).publish("x" * 150, "body") == "m1"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("ConditionalCheckFailedException", ConflictError),
+        ("ProvisionedThroughputExceededException", StoreError),
+        ("ThrottlingException", StoreError),
+        ("InternalServerError", StoreError),
+        ("ResourceNotFoundException", StoreRejected),
+        ("AccessDeniedException", StoreRejected),
+    ],
+)
+def test_store_errors_are_translated(code: str, error: type) -> None:
+    client, stub = stubbed("dynamodb")
+    stub.add_client_error("update_item", service_error_code=code)
+    store = DynamoStore("t", lambda: client)
+    done = StepResult(status=StepStatus.DONE, started_at=T0)
+    with stub, pytest.raises(error):
+        store.finish_step("web", 1, "notify", done)
+
+
+def test_a_transaction_lost_to_another_writer_is_a_conflict() -> None:
+    client, stub = stubbed("dynamodb")
+    stub.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed"}]},
+    )
+    with stub, pytest.raises(ConflictError):
+        DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])
+
+
+def test_a_transaction_cancelled_otherwise_is_retryable() -> None:
+    client, stub = stubbed("dynamodb")
+    stub.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}]},
+    )
+    with stub, pytest.raises(StoreError, match="TransactionCanceledException"):
+        DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
 import arbiter
+from arbiter.adapters.aws import AwsApi
 from arbiter.core.config import Webhook
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
 
@@ -26,21 +26,12 @@ class SecretsManagerKeys:
     """Signing keys by secret name, cached for the life of the (warm) function."""
 
     def __init__(self, client_factory: Callable[[], Any]) -> None:
-        self._client_factory = client_factory
-        self._client: Any = None
+        self.api = AwsApi(client_factory, "Secrets Manager")
         self._cache: dict[str, bytes] = {}
 
     def get(self, name: str) -> bytes:
         if name not in self._cache:
-            if self._client is None:
-                self._client = self._client_factory()
-            try:
-                value = self._client.get_secret_value(SecretId=name)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                raise ProviderRejected(f"secret {name!r}: {code}") from exc
-            except BotoCoreError as exc:
-                raise ProviderError(f"secret {name!r}: {type(exc).__name__}") from exc
+            value = self.api.call("get_secret_value", SecretId=name)
             secret = value.get("SecretString")
             self._cache[name] = (
                 secret.encode() if secret is not None else bytes(value["SecretBinary"])

@@ -6,8 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from arbiter.adapters.aws import AwsApi
 from arbiter.core.errors import ProviderError
 
 
@@ -20,19 +19,14 @@ class LambdaActInvoker:
 
     def __init__(self, function_name: str, client_factory: Callable[[], Any]) -> None:
         self.function_name = function_name
-        self._client_factory = client_factory
-        self._client: Any = None
+        # Any failure to queue the runbook is worth retrying: the decision is already stored.
+        self.api = AwsApi(client_factory, "Lambda", reject_error=ProviderError)
 
     def start(self, service: str, transition_id: int) -> None:
-        if self._client is None:
-            self._client = self._client_factory()
         payload = json.dumps({"service": service, "transition": transition_id})
-        try:
-            self._client.invoke(
-                FunctionName=self.function_name, InvocationType="Event", Payload=payload
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise ProviderError(f"cannot start the act function: {exc}") from exc
+        self.api.call(
+            "invoke", FunctionName=self.function_name, InvocationType="Event", Payload=payload
+        )
 
 
 class InlineActInvoker:

@@ -19,21 +19,20 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from arbiter.core.errors import ConflictError, FatalError, RetryableError
+from arbiter.adapters.aws import AwsApi, error_code
+from arbiter.core.errors import ArbiterError, ConflictError, FatalError, RetryableError
 from arbiter.core.model import Event, Observation, ServiceState
 from arbiter.core.runbook import StepResult, StepStatus
 
 STATE_SK = "STATE"
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
     "TransactionConflictException",
+    "TransactionCanceledException",
 }
+MAX_TRANSACTION = 100
 
 
 class StoreError(RetryableError):
@@ -72,36 +71,36 @@ class Store(Protocol):
     def mark_failed(self, service: str, transition_id: int) -> None: ...
 
 
+class _DynamoApi(AwsApi):
+    """A failed condition is a conflict (someone wrote first), not a failure."""
+
+    def translate(self, op: str, exc: ClientError) -> ArbiterError:
+        code = error_code(exc)
+        reasons = exc.response.get("CancellationReasons") or []
+        if code == "ConditionalCheckFailedException" or any(
+            r.get("Code") == "ConditionalCheckFailed" for r in reasons
+        ):
+            return ConflictError()
+        return super().translate(op, exc)
+
+
 class DynamoStore:
     """The Store port on a DynamoDB table, through a low-level boto3 client."""
 
     def __init__(self, table: str, client_factory: Callable[[], Any]) -> None:
         self.table = table
-        self._client_factory = client_factory
-        self._client: Any = None
+        self.api = _DynamoApi(
+            client_factory,
+            "DynamoDB",
+            _RETRYABLE,
+            retry_error=StoreError,
+            reject_error=StoreRejected,
+        )
         self.reads = 0
         """Read requests made (GetItem and Query pages), for the benchmark and tests."""
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
     def _call(self, op: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, op)(TableName=self.table, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ConditionalCheckFailedException",) or (
-                code == "TransactionCanceledException" and "ConditionalCheckFailed" in str(exc)
-            ):
-                raise ConflictError() from exc
-            if code in _RETRYABLE or code == "TransactionCanceledException":
-                raise StoreError(f"DynamoDB {op}: {code}") from exc
-            raise StoreRejected(f"DynamoDB {op}: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB {op}: {type(exc).__name__}") from exc
+        return self.api.call(op, TableName=self.table, **kwargs)
 
     # -- observations ------------------------------------------------------------------
 
@@ -196,25 +195,18 @@ class DynamoStore:
                 "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
             }
         )
+        events = list(events)
+        together = events[: MAX_TRANSACTION - 1]  # a transaction holds 100 items at most
         items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": self._state_item(state), **condition}}
+            {"Put": {"TableName": self.table, "Item": self._state_item(state), **condition}},
+            *(
+                {"Put": {"TableName": self.table, "Item": self._event_item(state.service, e)}}
+                for e in together
+            ),
         ]
-        items += [
-            {"Put": {"TableName": self.table, "Item": self._event_item(state.service, e)}}
-            for e in events
-        ]
-        for start in range(0, len(items), 100):
-            chunk = items[start : start + 100]
-            try:
-                self.client.transact_write_items(TransactItems=chunk)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                reasons = exc.response.get("CancellationReasons") or []
-                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                    raise ConflictError() from exc
-                if code in _RETRYABLE or code == "TransactionCanceledException":
-                    raise StoreError(f"DynamoDB transact_write_items: {code}") from exc
-                raise StoreRejected(f"DynamoDB transact_write_items: {code}") from exc
+        self.api.call("transact_write_items", TransactItems=items)
+        # More events than one pass ever makes: the rest are log lines after the fact.
+        self.append_events(state.service, events[len(together) :])
 
     def append_events(self, service: str, events: Iterable[Event]) -> None:
         for event in events:

@@ -6,12 +6,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from arbiter.adapters.aws import AwsApi
 from arbiter.core.config import DnsRecord, RecordType, SiteName
-from arbiter.core.errors import DeadlineExceeded, ProviderError, ProviderRejected
-
-_RETRYABLE = {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "ServiceUnavailable"}
+from arbiter.core.errors import DeadlineExceeded
 
 
 class Route53:
@@ -22,29 +19,10 @@ class Route53:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client_factory = client_factory
-        self._client: Any = None
+        self.api = AwsApi(client_factory, "Route 53", {"PriorRequestNotComplete"})
         self.poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
-    def _call(self, op: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, op)(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            message = exc.response.get("Error", {}).get("Message", "")
-            if code in _RETRYABLE:
-                raise ProviderError(f"Route 53 {op}: {code}") from exc
-            raise ProviderRejected(f"Route 53 {op}: {code}: {message}"[:300]) from exc
-        except BotoCoreError as exc:
-            raise ProviderError(f"Route 53 {op}: {type(exc).__name__}") from exc
 
     def upsert(self, zone_id: str, records: Sequence[DnsRecord], site: SiteName) -> str:
         changes = [
@@ -59,7 +37,7 @@ class Route53:
             }
             for record in records
         ]
-        response = self._call(
+        response = self.api.call(
             "change_resource_record_sets",
             HostedZoneId=zone_id,
             ChangeBatch={"Comment": f"arbiter: switch to {site.value}", "Changes": changes},
@@ -70,7 +48,7 @@ class Route53:
         """Poll until INSYNC; ``deadline`` is on this object's monotonic clock."""
         start = self._clock()
         while True:
-            status = self._call("get_change", Id=change_id)["ChangeInfo"]["Status"]
+            status = self.api.call("get_change", Id=change_id)["ChangeInfo"]["Status"]
             if status == "INSYNC":
                 return self._clock() - start
             remaining = deadline - self._clock()
@@ -83,7 +61,7 @@ class Route53:
 
     def get(self, zone_id: str, name: str, rtype: str) -> list[str]:
         fqdn = name if name.endswith(".") else name + "."
-        response = self._call(
+        response = self.api.call(
             "list_resource_record_sets",
             HostedZoneId=zone_id,
             StartRecordName=fqdn,
