@@ -304,3 +304,14 @@ def test_certificate_warning_alerts_once_and_never_switches() -> None:
         run.step(with_warning(round_of(n), None), at(n))
     assert run.kinds().count("check_warning_cleared") == 1
     assert run.state.conditions == []
+
+
+def test_both_down_clears_even_when_the_same_pass_fails_over() -> None:
+    run = Run()
+    run.rounds(0, 3)
+    run.rounds(3, 6, primary=False, secondary=False)
+    run.rounds(6, 9, primary=False)  # the secondary comes back (UP after rise 2 rounds)
+    assert [t.to_site for t in run.transitions] == [S]
+    assert run.kinds().count("both_down") == 1
+    assert run.kinds().count("both_recovered") == 1
+    assert "both_down" not in run.state.conditions

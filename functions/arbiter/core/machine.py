@@ -159,8 +159,7 @@ def decide(
         except _AskGate:
             return Outcome(state=state, needs_gate=True)
 
-    if transition is None:
-        cond.cleared("both_down", "both_recovered", "at least one site is UP again")
+    cond.cleared("both_down", "both_recovered", "at least one site is UP again")
     events.extend(cond.events)
     new = new.model_copy(update={"conditions": sorted(cond.now_held)})
     if transition is not None:
