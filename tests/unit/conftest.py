@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import urllib3  # noqa: F401 - its import-time IPv6 probe opens (never uses) a socket
 from pytest_socket import disable_socket, enable_socket
 
 

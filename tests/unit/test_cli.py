@@ -69,3 +69,77 @@ def test_validate_not_yaml(
 def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "validate", str(tmp_path / "nope.yaml"))
     assert code == 1 and "cannot read the file" in err
+
+
+def test_override_commands_invoke_the_function_and_render_the_answer(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("lambda", region_name="eu-west-1")
+    stub = Stubber(client)
+    answer = {
+        "ok": True,
+        "changed": True,
+        "transition": 7,
+        "state": {
+            "service": "web",
+            "status": "ACTIVE_SECONDARY",
+            "active": "secondary",
+            "since": "2026-01-01T12:00:00+00:00",
+            "version": 7,
+            "reason": "operator alice: maintenance",
+            "sites": {"primary": "UP", "secondary": "UP"},
+            "regions": {"eu-west-1": {"primary": "UP", "secondary": "UP"}},
+            "conditions": [],
+            "failed": None,
+        },
+    }
+    stub.add_response(
+        "invoke",
+        {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())},
+        {
+            "FunctionName": "arbiter-override",
+            "Payload": json.dumps(
+                {
+                    "command": "switch",
+                    "operator": "alice",
+                    "to": "secondary",
+                    "reason": "maintenance",
+                    "force": False,
+                }
+            ).encode(),
+        },
+    )
+    monkeypatch.setattr(boto3, "client", lambda *a, **k: client)
+    with stub:
+        code, out, _ = run(
+            capsys,
+            "switch",
+            "secondary",
+            "--reason",
+            "maintenance",
+            "--operator",
+            "alice",
+            "--function",
+            "arbiter-override",
+        )
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "done (switch #7 started)",
+        "web: ACTIVE_SECONDARY since 2026-01-01T12:00:00+00:00 (version 7)",
+        "  reason: operator alice: maintenance",
+    ]
+
+
+def test_refused_override_exits_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from arbiter.local.cli import render_answer
+
+    text = render_answer(
+        {"ok": False, "error": "invalid override", "problems": ["to: Field required"]}
+    )
+    assert text == "refused: invalid override\n  to: Field required"

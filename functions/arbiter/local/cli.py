@@ -111,10 +111,41 @@ def _override(args: argparse.Namespace) -> int:
     client = boto3.client("lambda", region_name=args.region)
     response = client.invoke(FunctionName=args.function, Payload=json.dumps(payload).encode())
     answer = json.loads(response["Payload"].read() or b"null")
-    print(json.dumps(answer, indent=2))
     if response.get("FunctionError"):
+        print(json.dumps(answer, indent=2), file=sys.stderr)
         return 2
+    print(json.dumps(answer, indent=2) if args.json else render_answer(answer))
     return 0 if isinstance(answer, dict) and answer.get("ok") else 1
+
+
+def render_answer(answer: Any) -> str:
+    """The override function's answer, for a person."""
+    if not isinstance(answer, dict):
+        return json.dumps(answer)
+    lines = []
+    if not answer.get("ok"):
+        lines.append(f"refused: {answer.get('error')}")
+        lines += [f"  {problem}" for problem in answer.get("problems", [])]
+    elif answer.get("changed"):
+        started = f" (switch #{answer['transition']} started)" if answer.get("transition") else ""
+        lines.append(f"done{started}")
+    state = answer.get("state")
+    if isinstance(state, dict):
+        since = f" since {state['since']}" if state.get("since") else ""
+        lines.append(f"{state['service']}: {state['status']}{since} (version {state['version']})")
+        lines.append(f"  reason: {state['reason']}")
+        sites = ", ".join(f"{site} {health}" for site, health in state["sites"].items())
+        lines.append(f"  sites: {sites}")
+        for region, view in state.get("regions", {}).items():
+            seen = ", ".join(f"{site} {health}" for site, health in view.items())
+            lines.append(f"    {region}: {seen}")
+        if state.get("conditions"):
+            lines.append(f"  conditions: {', '.join(state['conditions'])}")
+        if state.get("failed"):
+            lines.append(f"  FAILED switch #{state['failed']}: send `arbiter ack` once fixed")
+    for event in answer.get("events", []):
+        lines.append(f"  {event['at']}  {event['kind']}: {event['message']}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--region", default=None)
         p.add_argument("--service", default=None)
         p.add_argument("--operator", default=None, help="your name, for the event log")
+        p.add_argument("--json", action="store_true", help="print the raw answer")
         if command == "switch":
             p.add_argument("to", choices=["primary", "secondary"])
             p.add_argument("--reason", required=True)
