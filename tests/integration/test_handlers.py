@@ -460,3 +460,10 @@ def test_probe_stops_before_lambda_would_cut_a_round_short(
     # 7 s left: room for one round (2 s check + 5 s margin), not two.
     result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=7.5))
     assert result["rounds"] == 1
+
+
+def test_events_of_one_write_keep_their_order(world: World) -> None:
+    events = [Event(at=T0, kind=f"k{i}", message=f"m{i}") for i in range(12)]
+    world.store.save_state(ServiceState(service="web", version=1), 0, events)
+    world.store.append_events("web", [Event(at=T0, kind="k12", message="m12")], first_seq=12)
+    assert [e.kind for e in world.store.recent_events("web", 50)] == [f"k{i}" for i in range(13)]

@@ -174,10 +174,12 @@ class DynamoStore:
             item["failed_transition"] = {"N": str(state.failed)}
         return item
 
-    def _event_item(self, service: str, event: Event) -> dict[str, Any]:
+    def _event_item(self, service: str, event: Event, seq: int) -> dict[str, Any]:
+        """``seq`` keeps the events of one write in their order; the random tail keeps two
+        writers at the same instant apart."""
         return {
             "pk": {"S": _pk(service)},
-            "sk": {"S": f"EVT#{_ts(event.at)}#{uuid.uuid4().hex[:8]}"},
+            "sk": {"S": f"EVT#{_ts(event.at)}#{seq:04d}-{uuid.uuid4().hex[:8]}"},
             "kind": {"S": event.kind},
             "doc": {"S": event.model_dump_json()},
         }
@@ -200,17 +202,17 @@ class DynamoStore:
         items: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": self._state_item(state), **condition}},
             *(
-                {"Put": {"TableName": self.table, "Item": self._event_item(state.service, e)}}
-                for e in together
+                {"Put": {"TableName": self.table, "Item": self._event_item(state.service, e, i)}}
+                for i, e in enumerate(together)
             ),
         ]
         self.api.call("transact_write_items", TransactItems=items)
         # More events than one pass ever makes: the rest are log lines after the fact.
-        self.append_events(state.service, events[len(together) :])
+        self.append_events(state.service, events[len(together) :], first_seq=len(together))
 
-    def append_events(self, service: str, events: Iterable[Event]) -> None:
-        for event in events:
-            self._call("put_item", Item=self._event_item(service, event))
+    def append_events(self, service: str, events: Iterable[Event], first_seq: int = 0) -> None:
+        for seq, event in enumerate(events, start=first_seq):
+            self._call("put_item", Item=self._event_item(service, event, seq))
 
     def recent_events(self, service: str, limit: int = 20) -> list[Event]:
         self.reads += 1
