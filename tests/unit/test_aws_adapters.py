@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from arbiter.adapters.dns.route53 import Route53
+from arbiter.adapters.invoker import LambdaActInvoker
 from arbiter.adapters.notify import SnsNotifier
 from arbiter.adapters.store import DynamoStore, StoreError, StoreRejected
 from arbiter.core.config import SiteName
@@ -186,3 +187,28 @@ def test_a_transaction_cancelled_otherwise_is_retryable() -> None:
     )
     with stub, pytest.raises(StoreError, match="TransactionCanceledException"):
         DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])
+
+
+def test_act_is_started_asynchronously_with_service_and_transition() -> None:
+    client, stub = stubbed("lambda")
+    stub.add_response(
+        "invoke",
+        {"StatusCode": 202},
+        {
+            "FunctionName": "arbiter-act",
+            "InvocationType": "Event",
+            "Payload": '{"service": "web", "transition": 7}',
+        },
+    )
+    with stub:
+        LambdaActInvoker("arbiter-act", lambda: client).start("web", 7)
+    stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("code", ["TooManyRequestsException", "ResourceNotFoundException"])
+def test_a_failed_start_of_act_is_retryable(code: str) -> None:
+    """The decision is already stored: starting its runbook is always worth another try."""
+    client, stub = stubbed("lambda")
+    stub.add_client_error("invoke", service_error_code=code)
+    with stub, pytest.raises(ProviderError, match=code):
+        LambdaActInvoker("arbiter-act", lambda: client).start("web", 7)
