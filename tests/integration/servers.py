@@ -398,7 +398,15 @@ class _ChildServer:
             )
 
     def _wait_ready(self, ready: Callable[[], bool]) -> None:
-        """Poll ``ready`` until it says yes, the process dies, or START_WITHIN passes."""
+        """Poll ``ready`` until it says yes; if the process dies or START_WITHIN passes
+        first (or anything else goes wrong), stop it and raise."""
+        try:
+            self._poll_ready(ready)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _poll_ready(self, ready: Callable[[], bool]) -> None:
         assert self._process is not None
         give_up = time.monotonic() + START_WITHIN
         # Each pass costs at most one probe's own short timeout plus a 50 ms pause.
@@ -479,11 +487,7 @@ class NamedServer(_ChildServer):
             "controls { };\n" + "\n".join(zone_lines) + "\n"
         )
         self._spawn([binary, "-g", "-c", str(config), "-p", str(self.port)])
-        try:
-            self._wait_ready(self._answers)
-        except BaseException:
-            self.stop()
-            raise
+        self._wait_ready(self._answers)
         return self
 
     def _answers(self) -> bool:
@@ -527,11 +531,7 @@ class SippServer(_ChildServer):
         self._spawn(
             [binary, *what, "-i", "127.0.0.1", "-p", str(self.port), "-t", mode, "-nostdin"]
         )
-        try:
-            self._wait_ready(self._answers)
-        except BaseException:
-            self.stop()
-            raise
+        self._wait_ready(self._answers)
         return self
 
     def _answers(self) -> bool:

@@ -45,6 +45,16 @@ def seed(world: World, first: int, last: int, **kw: Any) -> None:
 # -- probe ---------------------------------------------------------------------------
 
 
+def loopback_config(url: str, **overrides: Any) -> dict[str, Any]:
+    """The test config with one HTTP check per site, both on the loopback ``url``."""
+    data = config_dict(**overrides)
+    for site in ("primary", "secondary"):
+        data["services"][0][site]["checks"] = [
+            {"type": "http", "name": "h", "url": url, "timeout": 2}
+        ]
+    return data
+
+
 @pytest.fixture
 def sites() -> Iterator[tuple[HttpSite, TcpSite]]:
     with HttpSite() as http, TcpSite(banner="SSH-2.0-test\r\n") as tcp:
@@ -426,12 +436,7 @@ def test_probe_runs_several_rounds_per_invocation_below_a_minute(
     """EventBridge fires once a minute: with a 20 s interval, one invocation runs three
     rounds, 20 s apart."""
     http, _ = sites
-    data = config_dict(probe={"interval": "20s"})
-    for site in ("primary", "secondary"):
-        data["services"][0][site]["checks"] = [
-            {"type": "http", "name": "h", "url": http.url_for("/"), "timeout": 2}
-        ]
-    world = make_world(data)
+    world = make_world(loopback_config(http.url_for("/"), probe={"interval": "20s"}))
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:  # virtual: the clock moves, nobody waits
@@ -450,12 +455,7 @@ def test_probe_stops_before_lambda_would_cut_a_round_short(
     aws: None, sites: tuple[HttpSite, TcpSite]
 ) -> None:
     http, _ = sites
-    data = config_dict(probe={"interval": "10s"})
-    for site in ("primary", "secondary"):
-        data["services"][0][site]["checks"] = [
-            {"type": "http", "name": "h", "url": http.url_for("/"), "timeout": 2}
-        ]
-    world = make_world(data)
+    world = make_world(loopback_config(http.url_for("/"), probe={"interval": "10s"}))
     world.rt.sleep = lambda s: None  # no wait at all: the real remaining time decides
     # 7 s left: room for one round (2 s check + 5 s margin), not two.
     result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=7.5))

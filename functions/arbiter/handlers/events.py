@@ -22,7 +22,7 @@ def stream_services(event: DynamoDBStreamModel) -> list[str]:
     """The services whose observations arrived in this batch, once each, in order."""
     seen: dict[str, None] = {}
     for record in event.Records:
-        keys: dict[str, Any] = record.dynamodb.Keys or {} if record.dynamodb else {}
+        keys: dict[str, Any] = (record.dynamodb.Keys or {}) if record.dynamodb else {}
         pk = keys.get("pk")
         pk = pk.get("S") if isinstance(pk, dict) else pk
         if isinstance(pk, str) and pk.startswith("SVC#"):
