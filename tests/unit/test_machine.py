@@ -315,3 +315,257 @@ def test_both_down_clears_even_when_the_same_pass_fails_over() -> None:
     assert run.kinds().count("both_down") == 1
     assert run.kinds().count("both_recovered") == 1
     assert "both_down" not in run.state.conditions
+
+
+# -- issue 6: ties, pins, conditions that clear, skew, ack, restarts -------------------
+
+
+def kinds_of(outcomes: list[Outcome]) -> list[str]:
+    return [e.kind for o in outcomes for e in o.events]
+
+
+def alerts_of(run: Run) -> list[str]:
+    return [e.kind for o in run.outcomes for e in o.events if e.alert]
+
+
+REGIONS4 = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]
+
+
+def test_a_two_two_partition_is_a_tie_not_a_failover() -> None:
+    """Quorum 2 of 4: two regions see the primary DOWN, two see it UP."""
+    run = Run(make_config(probe_regions=REGIONS4, decision={"fall": 2, "rise": 2, "quorum": 2}))
+    run.rounds(0, 3, regions=REGIONS4)
+    half = {"eu-west-1": False, "eu-central-1": False}
+    run.rounds(3, 10, primary=half, regions=REGIONS4)
+    assert run.transitions == []
+    assert run.state.verdicts[P].health is Health.UNKNOWN
+    assert alerts_of(run).count("tie") == 1
+    tie = next(e for o in run.outcomes for e in o.events if e.kind == "tie")
+    assert "split (primary split: 2 UP and 2 DOWN" in tie.message
+    run.rounds(10, 13, regions=REGIONS4)
+    assert alerts_of(run).count("tie_cleared") == 1
+    assert run.state.conditions == []
+
+
+def test_an_operator_switch_sticks_until_resume() -> None:
+    """The README's own example: switch to the secondary for maintenance of a healthy primary."""
+    run = healthy_run()
+    switched = apply_override(
+        run.state, cmd(command="switch", to="secondary", reason="planned maintenance"),
+        run.service, at(3),
+    )  # fmt: skip
+    run.state = switched.state
+    assert run.state.pinned is S
+    run.rounds(3, 30)  # the primary stays UP for 27 minutes, far past the hold
+    assert run.transitions == []
+    assert run.state.active is S
+    assert "awaiting_operator" not in run.kinds()
+    resumed = apply_override(run.state, cmd(command="resume"), run.service, at(30))
+    assert resumed.state.pinned is None
+    assert [e.kind for e in resumed.events] == ["resumed"]
+    assert "the pin on Amsterdam DC is lifted" in resumed.events[0].message
+    run.state = resumed.state
+    (outcome,) = run.rounds(30, 31)
+    assert outcome.transition is not None and outcome.transition.to_site is P
+
+
+def test_a_pinned_site_that_goes_down_is_still_failed_away_from() -> None:
+    run = healthy_run()
+    run.state = apply_override(
+        run.state, cmd(command="switch", to="secondary", reason="x"), run.service, at(3)
+    ).state
+    run.rounds(3, 5)
+    run.rounds(5, 7, secondary=False)
+    assert [t.to_site for t in run.transitions] == [P]
+    assert run.state.pinned is None
+
+
+def test_a_forced_switch_onto_a_down_site_is_not_undone_at_once() -> None:
+    run = healthy_run()
+    run.rounds(3, 5, secondary=False)
+    run.state = apply_override(
+        run.state, cmd(command="switch", to="secondary", reason="probes are wrong", force=True),
+        run.service, at(5),
+    ).state  # fmt: skip
+    run.rounds(5, 10, secondary=False)
+    assert run.transitions == []
+    assert run.state.active is S
+    run.rounds(10, 12)  # the secondary is seen UP again; then it really dies
+    run.rounds(12, 14, secondary=False)
+    assert [t.to_site for t in run.transitions] == [P]
+
+
+def test_status_shows_the_pin() -> None:
+    run = healthy_run()
+    state = apply_override(
+        run.state, cmd(command="switch", to="secondary", reason="x"), run.service, at(3)
+    ).state
+    assert state.pinned is S and state.pinned_at == at(3)
+
+
+def test_standby_down_is_one_alert_and_one_recovery() -> None:
+    run = healthy_run()
+    run.rounds(3, 10, secondary=False)
+    assert alerts_of(run).count("standby_down") == 1
+    alert = next(e for o in run.outcomes for e in o.events if e.kind == "standby_down")
+    assert alert.message.startswith("no failover possible: the standby Amsterdam DC is DOWN")
+    run.rounds(10, 14)
+    assert alerts_of(run).count("standby_recovered") == 1
+    assert run.transitions == []
+
+
+def test_manual_failback_condition_clears_when_the_operator_switches_back() -> None:
+    data = config_dict()
+    data["services"][0]["failback"] = {"policy": "manual"}
+    run = Run(make_config(**data))
+    run.rounds(0, 3)
+    run.rounds(3, 5, primary=False)
+    run.rounds(5, 9)
+    run.state = apply_override(
+        run.state, cmd(command="switch", to="primary", reason="back home"), run.service, at(9)
+    ).state
+    run.rounds(9, 11)
+    assert alerts_of(run).count("awaiting_operator") == 1
+    assert alerts_of(run).count("awaiting_operator_cleared") == 1
+
+
+def test_no_target_clears_when_the_other_site_comes_up() -> None:
+    run = healthy_run()
+    # The secondary is UNKNOWN (one region sees it DOWN with quorum 3)...
+    run = Run(make_config(decision={"fall": 2, "rise": 2, "quorum": 3}))
+    run.rounds(0, 3)
+    run.rounds(3, 6, primary=False, secondary={"us-east-1": False})
+    assert alerts_of(run).count("no_target") == 1
+    run.rounds(6, 9, primary=False)
+    assert alerts_of(run).count("no_target_cleared") == 1
+    assert [t.to_site for t in run.transitions] == [S]
+
+
+def test_flapping_clears_with_an_alert_on_resume() -> None:
+    data = config_dict(decision={"fall": 1, "rise": 1, "max_switches": 1})
+    data["services"][0]["failback"] = {"policy": "automatic", "hold": 0}
+    run = Run(make_config(**data))
+    for n in range(0, 6):
+        run.step(round_of(n, primary=n % 2 == 0), at(n))
+    resumed = apply_override(run.state, cmd(command="resume"), run.service, at(6))
+    assert [e.kind for e in resumed.events] == ["resumed", "flap_cleared"]
+    assert all(e.alert for e in resumed.events)
+
+
+def test_awaiting_sync_clears_when_the_gate_opens() -> None:
+    data = config_dict()
+    data["services"][0]["failback"] = {
+        "policy": "automatic",
+        "hold": 0,
+        "gate": {"url": "http://127.0.0.1:9/gate"},
+    }
+    run = Run(make_config(**data))
+    run.rounds(0, 3)
+    run.rounds(3, 5, primary=False)
+    for n in range(5, 9):
+        asked = decide(run.config, run.service, run.state, round_of(n), at(n))
+        gate = n >= 8
+        outcome = decide(run.config, run.service, run.state, round_of(n), at(n), gate) if (
+            asked.needs_gate
+        ) else asked
+        run.state = outcome.state
+        run.outcomes.append(outcome)
+    assert alerts_of(run).count("awaiting_sync") == 1
+    assert alerts_of(run).count("awaiting_sync_cleared") == 1
+    assert [t.to_site for t in run.transitions] == [S, P]
+
+
+def test_ack_settles_the_failed_runbook_for_good() -> None:
+    run = healthy_run()
+    run.rounds(3, 5, primary=False)
+    (t,) = run.transitions
+    run.state = run.state.model_copy(update={"failed": t.id})
+    acked = apply_override(run.state, cmd(command="ack", reason="fixed by hand"), run.service,
+                           at(5))  # fmt: skip
+    assert acked.state.settled == t.id and acked.state.failed is None
+    assert acked.state.open_runbook is None
+    assert [e.kind for e in acked.events] == ["acked"]
+    run.state = acked.state
+    # Hours later, no act invocation has touched it: it is never started again.
+    for n in range(5, 40):
+        outcome = run.step(round_of(n, primary=False), at(n))
+        assert outcome.restart_runbook is None
+    assert "runbook_restarted" not in run.kinds()
+
+
+def test_a_runbook_nobody_holds_is_restarted_at_the_next_pass() -> None:
+    run = healthy_run()
+    run.rounds(3, 5, primary=False)
+    (t,) = run.transitions
+    live = decide(run.config, run.service, run.state, round_of(5, primary=False), at(5), None,
+                  runbook_live=True)  # fmt: skip
+    assert live.restart_runbook is None
+    lost = decide(run.config, run.service, run.state, round_of(5, primary=False), at(5))
+    assert lost.restart_runbook == t.id
+    assert lost.state.runbook_started_at == at(5)
+    assert [e.kind for e in lost.events] == ["runbook_restarted"]
+
+
+def test_a_runbook_just_started_is_given_time_to_take_its_lease() -> None:
+    run = healthy_run()
+    run.rounds(3, 5, primary=False)
+    soon = decide(run.config, run.service, run.state, [], at(4) + timedelta(seconds=5))
+    assert soon.restart_runbook is None
+
+
+def test_a_done_runbook_is_never_restarted() -> None:
+    run = healthy_run()
+    run.rounds(3, 5, primary=False)
+    (t,) = run.transitions
+    run.state = run.state.model_copy(update={"runbook_done": t.id})
+    outcome = run.step(round_of(5, primary=False), at(5))
+    assert outcome.restart_runbook is None
+
+
+def test_a_skewed_region_is_reported_once_and_its_later_rounds_count() -> None:
+    run = healthy_run()
+    ahead = [o for o in round_of(60) if o.region == "eu-west-1"]  # one hour ahead
+    run.step(round_of(3) + ahead, at(3))
+    assert alerts_of(run).count("clock_skew") == 1
+    skew = next(e for o in run.outcomes for e in o.events if e.kind == "clock_skew")
+    assert skew.message.startswith("eu-west-1: a round stamped") and "57m ahead" in skew.message
+    # Its correctly stamped rounds still count: a failover is not missed.
+    (first, second) = run.rounds(4, 6, primary=False)
+    assert second.transition is not None
+    assert alerts_of(run).count("clock_skew_cleared") == 1
+
+
+def test_a_region_back_from_silence_cannot_cause_a_false_failover() -> None:
+    """Two regions briefly saw a blip, went silent for 40 minutes, came back healthy."""
+    blip = {"eu-west-1": False, "eu-central-1": False}
+    run = Run(make_config(decision={"fall": 3, "rise": 2}))
+    run.rounds(0, 3)
+    run.rounds(3, 5, primary=blip)  # two failed rounds: not yet DOWN with fall 3
+    run.rounds(5, 45, regions=["us-east-1"])  # the two are silent for 40 minutes
+    run.step(round_of(45, primary=blip, regions=["eu-west-1", "eu-central-1"]), at(45))
+    assert run.transitions == []
+    track = run.state.regions["eu-west-1"]
+    assert track.sites[P].fail_streak == 1
+    assert "region_restarted" in run.kinds()
+
+
+def test_both_sites_failing_a_round_apart_is_one_alert_and_one_recovery() -> None:
+    """Regions cross fall at different rounds: no 'impaired vantage point' blames the region
+    that saw it first."""
+    run = healthy_run()
+    # eu-west-1 sees both fail a round before the others.
+    run.step(round_of(3, primary={"eu-west-1": False}, secondary={"eu-west-1": False}), at(3))
+    run.step(round_of(4, primary={"eu-west-1": False}, secondary={"eu-west-1": False}), at(4))
+    run.rounds(5, 10, primary=False, secondary=False)
+    run.rounds(10, 14)
+    assert run.transitions == []
+    assert alerts_of(run) == ["both_down", "both_recovered"]
+
+
+def test_a_lasting_impaired_vantage_point_is_still_reported() -> None:
+    run = healthy_run()
+    impaired = {"us-east-1": False}
+    run.rounds(3, 12, primary=impaired, secondary=impaired)
+    assert alerts_of(run) == ["impaired_vantage"]
+    run.rounds(12, 15)
+    assert alerts_of(run) == ["impaired_vantage", "vantage_recovered"]

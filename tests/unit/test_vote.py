@@ -4,10 +4,17 @@ from datetime import timedelta
 
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, RegionTrack
-from arbiter.core.vote import apply_round, apply_rounds, tally
+from arbiter.core.vote import apply_round, tally
+from arbiter.core.vote import apply_rounds as fold
 from tests.factories import REGIONS, T0, at, obs, round_of
 
 P, S = SiteName.PRIMARY, SiteName.SECONDARY
+
+
+def apply_rounds(tracks, rounds, fall, rise, now=None, stale_after=180.0, skew=30.0):
+    """Fold with the defaults of these tests; ``now`` defaults to the newest round."""
+    now = now or max((o.round_at for o in rounds), default=T0)
+    return fold(tracks, rounds, fall, rise, now=now, stale_after=stale_after, skew=skew).tracks
 
 
 def health_after(results: list[bool], fall: int = 3, rise: int = 2) -> list[Health]:
@@ -108,3 +115,76 @@ def test_both_down_everywhere_is_not_an_abstention() -> None:
     vote = tally(tracks, REGIONS, at(2), 180, 2)
     assert vote.abstained == []
     assert vote.verdict == {P: Health.DOWN, S: Health.DOWN}
+
+
+# -- a region back from a silence, clocks ahead, ties -----------------------------------
+
+
+def test_a_region_back_after_a_silence_starts_fresh() -> None:
+    """Two old failures and one new one 48 minutes later are not "3 consecutive"."""
+    old = [obs("eu-west-1", at(n), primary=False) for n in (0, 1)]
+    tracks = apply_rounds({}, old, 3, 2)
+    assert tracks["eu-west-1"].sites[P].fail_streak == 2
+    late = obs("eu-west-1", at(49), primary=False)
+    folded = fold(tracks, [late], 3, 2, now=at(49), stale_after=180, skew=30)
+    track = folded.tracks["eu-west-1"]
+    assert folded.restarted == ["eu-west-1"]
+    assert track.sites[P].fail_streak == 1
+    assert track.sites[P].health is Health.UNKNOWN
+
+
+def test_a_region_back_after_a_silence_forgets_its_old_health() -> None:
+    """It saw a blip and went silent: back with the primary healthy, it is not DOWN."""
+    blip = [obs("eu-west-1", at(n), primary=False) for n in (0, 1, 2)]
+    tracks = apply_rounds({}, blip, 3, 2)
+    assert tracks["eu-west-1"].sites[P].health is Health.DOWN
+    back = fold(tracks, [obs("eu-west-1", at(40))], 3, 2, now=at(40), stale_after=180, skew=30)
+    assert back.tracks["eu-west-1"].sites[P].health is Health.UNKNOWN
+
+
+def test_a_round_within_the_stale_bound_continues_the_streak() -> None:
+    rounds = [obs("eu-west-1", at(n), primary=False) for n in (0, 3)]  # 180 s apart: not stale
+    tracks = apply_rounds({}, rounds, 3, 2)
+    assert tracks["eu-west-1"].sites[P].fail_streak == 2
+
+
+def test_a_round_stamped_in_the_future_is_ignored_and_reported() -> None:
+    ahead = obs("eu-west-1", at(60), primary=False)  # an hour ahead
+    folded = fold({}, [ahead], 3, 2, now=at(0), stale_after=180, skew=30)
+    assert folded.future == {"eu-west-1": at(60)}
+    assert "eu-west-1" not in folded.tracks
+
+
+def test_a_skewed_round_never_hides_later_correct_rounds() -> None:
+    ahead = obs("eu-west-1", at(60), primary=True)
+    rounds = [ahead] + [obs("eu-west-1", at(n), primary=False) for n in range(3)]
+    folded = fold({}, rounds, 3, 2, now=at(2), stale_after=180, skew=30)
+    assert folded.tracks["eu-west-1"].sites[P].health is Health.DOWN
+    assert folded.tracks["eu-west-1"].last_round_at == at(2)
+
+
+def test_a_track_poisoned_by_an_old_skew_is_reset() -> None:
+    poisoned = {"eu-west-1": RegionTrack(last_round_at=at(60))}
+    folded = fold(poisoned, [obs("eu-west-1", at(1))], 3, 2, now=at(1), stale_after=180, skew=30)
+    assert folded.tracks["eu-west-1"].last_round_at == at(1)
+    vote = tally(poisoned, REGIONS, at(1), 180, 2, skew=30)
+    assert "eu-west-1" in vote.stale  # a round from the future never counts as fresh
+
+
+def test_small_skew_within_the_allowance_is_applied() -> None:
+    folded = fold({}, [obs("eu-west-1", at(0) + timedelta(seconds=20))], 3, 2, now=at(0),
+                  stale_after=180, skew=30)  # fmt: skip
+    assert folded.future == {} and "eu-west-1" in folded.tracks
+
+
+def test_a_tie_is_unknown_and_named() -> None:
+    regions = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]
+    down = {"eu-west-1": False, "eu-central-1": False}
+    rounds = [o for i in range(3) for o in round_of(i, primary=down, regions=regions)]
+    tracks = apply_rounds({}, rounds, 2, 2)
+    vote = tally(tracks, regions, at(2), 180, 2)
+    assert vote.verdict[P] is Health.UNKNOWN
+    assert vote.ties == [P]
+    assert vote.describe(P) == (
+        "primary split: 2 UP and 2 DOWN of 4 voting regions both reach the quorum of 2"
+    )

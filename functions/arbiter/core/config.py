@@ -294,9 +294,9 @@ class Decision(_Model):
     """Flap damping: at most this many automatic switches per ``switch_window``; past it
     automatic actions pause and an alert says why."""
     switch_window: Seconds = 3600.0
-    runbook_timeout: Seconds = 900.0
-    """A switch whose runbook has neither finished nor failed after this long (its act
-    invocation was lost) is started again; runbooks resume, so this repeats nothing."""
+    clock_skew: Annotated[NonNegSeconds, Field(le=300)] = 30.0
+    """How far ahead of the decider's clock a round may be stamped. A round stamped later than
+    that is ignored and reported (one alert per region), never applied."""
 
 
 class Notifications(_Model):

@@ -140,6 +140,16 @@ class ServiceState(_Model):
     failed: int | None = None
     """The transition whose runbook failed (set by the act function): no automatic action
     until an operator sends ``ack``."""
+    settled: int | None = None
+    """A failed transition an operator acknowledged: closed as the operator left it, never
+    run again (no late report); the next switch is a fresh decision."""
+    pinned: SiteName | None = None
+    """Set by an operator's ``switch``: no automatic failback until ``resume``. A pinned site
+    that goes DOWN by quorum after the pin is still failed away from (and the pin ends)."""
+    pinned_at: datetime | None = None
+    abstaining_since: dict[str, datetime] = Field(default_factory=dict)
+    """Regions abstaining as impaired vantage points, and since when: reported only once the
+    abstention outlasts the time the other regions need to cross ``fall`` on the same fault."""
     conditions: list[str] = Field(default_factory=list)
     """Alerting conditions in force (``degraded``, ``both_down``, ...): each is announced
     once when it starts and once when it clears, not every round."""
@@ -149,6 +159,15 @@ class ServiceState(_Model):
     quorate_once: bool = False
     switches: list[datetime] = Field(default_factory=list)
     """When recent automatic switches happened, for flap damping."""
+
+    @property
+    def open_runbook(self) -> int | None:
+        """The transition whose runbook may still run: decided, and neither finished, failed
+        nor settled by an operator."""
+        t = self.transition
+        if t is None or t.id in (self.runbook_done, self.failed, self.settled):
+            return None
+        return t.id
 
     @property
     def status(self) -> Status:
@@ -168,3 +187,13 @@ class Event(_Model):
     alert: bool = False
     """True when the event is also sent to the notification topic."""
     detail: dict[str, object] = Field(default_factory=dict)
+
+
+class Alert(_Model):
+    """One notification waiting in the outbox: written in the same transaction as the change
+    that caused it, delivered until sent. ``key`` is its dedupe key, unique per service."""
+
+    key: str
+    subject: str
+    body: str
+    at: datetime

@@ -34,17 +34,60 @@ def apply_round(track: RegionTrack, obs: Observation, fall: int, rise: int) -> R
     return RegionTrack(last_round_at=obs.round_at, sites=sites)
 
 
+class Folded(BaseModel):
+    """The tracks after new rounds, and the rounds that were not applied and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tracks: dict[str, RegionTrack]
+    future: dict[str, datetime]
+    """Region -> its furthest round stamped later than ``now`` + the skew allowance: ignored."""
+    restarted: list[str]
+    """Regions whose round came after a silence longer than ``stale_after``: they start fresh."""
+    in_time: list[str]
+    """Regions with at least one round in this batch that is not stamped in the future."""
+
+
 def apply_rounds(
-    regions: dict[str, RegionTrack], rounds: Iterable[Observation], fall: int, rise: int
-) -> dict[str, RegionTrack]:
-    """Fold new rounds into the per-region tracks, oldest first; replayed rounds are ignored."""
+    regions: dict[str, RegionTrack],
+    rounds: Iterable[Observation],
+    fall: int,
+    rise: int,
+    *,
+    now: datetime,
+    stale_after: float,
+    skew: float,
+) -> Folded:
+    """Fold new rounds into the per-region tracks, oldest first.
+
+    Replayed rounds (not newer than the region's last) are ignored. A round stamped more than
+    ``skew`` seconds after ``now`` is ignored and reported, so one bad clock can never make a
+    region discard its later, correctly stamped rounds. A round that comes more than
+    ``stale_after`` after the region's previous one starts the region afresh (no health, no
+    counts): old failures never add up with new ones across a silence.
+    """
+    horizon = now + timedelta(seconds=skew)
     tracks = dict(regions)
+    future: dict[str, datetime] = {}
+    restarted: list[str] = []
+    in_time: set[str] = set()
+    for region, track in regions.items():
+        if track.last_round_at is not None and track.last_round_at > horizon:
+            tracks[region] = RegionTrack()  # poisoned by a clock that has since been fixed
     for obs in sorted(rounds, key=lambda o: (o.round_at, o.region)):
-        track = tracks.get(obs.region, RegionTrack())
-        if track.last_round_at is not None and obs.round_at <= track.last_round_at:
+        if obs.round_at > horizon:
+            future[obs.region] = max(obs.round_at, future.get(obs.region, obs.round_at))
             continue
+        in_time.add(obs.region)
+        track = tracks.get(obs.region, RegionTrack())
+        last = track.last_round_at
+        if last is not None and obs.round_at <= last:
+            continue
+        if last is not None and (obs.round_at - last).total_seconds() > stale_after:
+            track = RegionTrack()
+            restarted.append(obs.region)
         tracks[obs.region] = apply_round(track, obs, fall, rise)
-    return tracks
+    return Folded(tracks=tracks, future=future, restarted=restarted, in_time=sorted(in_time))
 
 
 class Tally(BaseModel):
@@ -61,6 +104,8 @@ class Tally(BaseModel):
     quorum: int
     verdict: dict[SiteName, Health]
     counts: dict[SiteName, dict[Health, int]]
+    ties: list[SiteName] = []
+    """Sites for which DOWN and UP both reached the quorum: UNKNOWN, never a decision."""
 
     @property
     def degraded(self) -> bool:
@@ -71,6 +116,11 @@ class Tally(BaseModel):
         count = self.counts[site]
         voters = len(self.fresh) - len(self.abstained)
         health = self.verdict[site]
+        if site in self.ties:
+            return (
+                f"{site.value} split: {count[Health.UP]} UP and {count[Health.DOWN]} DOWN of "
+                f"{voters} voting regions both reach the quorum of {self.quorum}"
+            )
         if health is Health.UNKNOWN:
             return (
                 f"{site.value} UNKNOWN ({count[Health.UP]} UP, {count[Health.DOWN]} DOWN "
@@ -81,21 +131,26 @@ class Tally(BaseModel):
 
 def _verdicts(
     matrix: dict[str, dict[SiteName, Health]], voters: list[str], quorum: int
-) -> tuple[dict[SiteName, Health], dict[SiteName, dict[Health, int]]]:
+) -> tuple[dict[SiteName, Health], dict[SiteName, dict[Health, int]], list[SiteName]]:
     verdict: dict[SiteName, Health] = {}
     counts: dict[SiteName, dict[Health, int]] = {}
+    ties: list[SiteName] = []
     for site in SiteName:
         count = {h: 0 for h in Health}
         for region in voters:
             count[matrix[region][site]] += 1
         counts[site] = count
-        if count[Health.DOWN] >= quorum:
+        down, up = count[Health.DOWN] >= quorum, count[Health.UP] >= quorum
+        if down and up:
+            verdict[site] = Health.UNKNOWN  # a split (possible below a majority quorum)
+            ties.append(site)
+        elif down:
             verdict[site] = Health.DOWN
-        elif count[Health.UP] >= quorum:
+        elif up:
             verdict[site] = Health.UP
         else:
             verdict[site] = Health.UNKNOWN
-    return verdict, counts
+    return verdict, counts, ties
 
 
 def tally(
@@ -104,14 +159,18 @@ def tally(
     now: datetime,
     stale_after: float,
     quorum: int,
+    skew: float = 0.0,
 ) -> Tally:
+    """A region votes while its latest round is no older than ``stale_after`` and not
+    stamped beyond ``now`` + ``skew``."""
     cutoff = now - timedelta(seconds=stale_after)
+    horizon = now + timedelta(seconds=skew)
     matrix: dict[str, dict[SiteName, Health]] = {}
     fresh, stale = [], []
     for region in probe_regions:
         track = regions.get(region, RegionTrack())
         matrix[region] = {site: track.sites[site].health for site in SiteName}
-        if track.last_round_at is not None and track.last_round_at >= cutoff:
+        if track.last_round_at is not None and cutoff <= track.last_round_at <= horizon:
             fresh.append(region)
         else:
             stale.append(region)
@@ -120,11 +179,11 @@ def tally(
     others = [r for r in fresh if r not in both_down]
     abstained: list[str] = []
     if both_down:
-        verdict_without, _ = _verdicts(matrix, others, quorum)
+        verdict_without, _, _ = _verdicts(matrix, others, quorum)
         if Health.UP in verdict_without.values():
             abstained = both_down
     voters = [r for r in fresh if r not in abstained]
-    verdict, counts = _verdicts(matrix, voters, quorum)
+    verdict, counts, ties = _verdicts(matrix, voters, quorum)
     return Tally(
         matrix=matrix,
         fresh=fresh,
@@ -133,4 +192,5 @@ def tally(
         quorum=quorum,
         verdict=verdict,
         counts=counts,
+        ties=ties,
     )
