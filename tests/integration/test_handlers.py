@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from arbiter.core.config import SiteName
-from arbiter.core.errors import ConflictError
+from arbiter.core.errors import ConflictError, ProviderError
 from arbiter.core.model import Event, ServiceState
 from arbiter.handlers import act, decide, override, probe
 from arbiter.local import aws as local_aws
 from arbiter.local.context import LocalContext
 from arbiter.services.decider import decide_service
-from tests.factories import REGIONS, T0, at, config_dict, round_of
+from tests.factories import REGIONS, T0, at, config_dict
 from tests.integration.servers import HttpSite, TcpSite, refused_port
-from tests.integration.world import World, make_world
+from tests.integration.world import World, failed_over, make_world, seed
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -34,12 +34,6 @@ def sample(name: str) -> dict[str, Any]:
 @pytest.fixture
 def world(aws: None) -> World:
     return make_world(config_dict())
-
-
-def seed(world: World, first: int, last: int, **kw: Any) -> None:
-    for n in range(first, last):
-        for observation in round_of(n, **kw):
-            world.store.put_observation(observation, observation.round_at + timedelta(days=1))
 
 
 # -- probe ---------------------------------------------------------------------------
@@ -183,13 +177,15 @@ def test_concurrent_double_decide_starts_only_one_switch(world: World) -> None:
     save = world.store.save_state
     first_write = threading.local()
 
-    def racing_save(state: ServiceState, expected: int, events: list[Event]) -> None:
+    def racing_save(
+        state: ServiceState, expected: int, events: list[Event], alerts: Any = ()
+    ) -> None:
         if not getattr(first_write, "done", False):
             first_write.done = True
             both_read.wait()  # both have read version N and decided before either writes
         with writes:
             try:
-                save(state, expected, events)
+                save(state, expected, events, alerts)
             except ConflictError:
                 conflicts.append(threading.current_thread().name)
                 raise
@@ -219,26 +215,16 @@ def test_concurrent_double_decide_starts_only_one_switch(world: World) -> None:
 # -- act -----------------------------------------------------------------------------
 
 
-def failed_over(world: World) -> int:
-    """Decide round by round until the switch to the secondary; return its id."""
-    for n in range(5):
-        seed(world, n, n + 1, primary=n < 3)
-        world.clock.now = at(n)
-        decided = decide_service(world.rt, "web", at(n))
-    assert decided.outcome.transition is not None
-    assert decided.outcome.transition.id == 5
-    return decided.outcome.transition.id
-
-
 def test_act_switches_dns_and_notifies_once(world: World) -> None:
     transition = failed_over(world)
     event = {"service": "web", "transition": transition}
     first = act.handler(event, LocalContext())
     assert first == {
+        "ok": True,
         "service": "web",
         "transition": transition,
         "outcome": "done",
-        "ran": [f"dns:{world.zone_id}", "notify"],
+        "ran": [f"dns:{world.zone_id}"],
     }
     assert world.record_values() == ["198.51.100.10"]
     (message,) = world.messages()
@@ -266,20 +252,22 @@ def test_act_resumes_after_a_crash_without_repeating(world: World) -> None:
         return upsert(*args)
 
     world.dns.upsert = counting_upsert  # type: ignore[method-assign]
-    publish = world.rt.notifier.publish
+    close = world.store.close_runbook
 
-    def crash(subject: str, message: str) -> str:
-        raise SystemExit("the act function died while notifying")
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("the act function died before recording the outcome")
 
-    world.rt.notifier.publish = crash  # type: ignore[method-assign]
+    world.store.close_runbook = crash  # type: ignore[method-assign]
     with pytest.raises(SystemExit):
         act.handler({"service": "web", "transition": transition}, LocalContext())
-    world.rt.notifier.publish = publish  # type: ignore[method-assign]
-    world.rt.act_lease = 0  # the crashed invocation's claim on `notify` has lapsed
+    world.store.close_runbook = close  # type: ignore[method-assign]
+    assert world.messages() == []
     result = act.handler({"service": "web", "transition": transition}, LocalContext())
-    assert result["ran"] == ["notify"]
+    assert result["outcome"] == "done" and result["ran"] == []
     assert calls == ["upsert"]
-    assert len(world.messages()) == 1
+    (report,) = world.messages()
+    assert report["subject"] == "[arbiter] web: switched to secondary (Amsterdam DC)"
+    assert report["key"] == f"web/run{transition:08d}/done"
 
 
 def test_act_skips_a_superseded_transition(world: World) -> None:
@@ -333,7 +321,21 @@ def test_act_failure_alerts_and_records(world: World) -> None:
     ("payload", "problem"),
     [
         ("switch", "(payload): expected a JSON object"),
-        ({}, "command: missing; expected one of status, switch, pause, resume"),
+        ({}, "command: missing; expected one of status, switch, pause, resume, ack"),
+        (
+            {"command": "explode"},
+            "command: unknown command 'explode'; expected one of status, "
+            "switch, pause, resume, ack",
+        ),
+        ({"command": "x" * 1_000_000}, "command: unknown command 'xxxxxxxx"),
+        (
+            {"command": "switch", "to": "secondary", "reason": "x", "force": "yes"},
+            "force: Input should be a valid boolean",
+        ),
+        ({"command": "status", "service": "w" * 1_000_000}, "service: String should have at most"),
+        ({"command": "pause", "reason": "a\r\nBcc: x"}, "reason: String should match pattern"),
+        ({"command": "pause", "reason": 42}, "reason: Input should be a valid string"),
+        ({"command": "switch", "to": "secondary", "reason": "x" * 501}, "reason: String should"),
         ({"command": "explode"}, "command: unknown command 'explode'"),
         ({"command": "switch", "reason": "x"}, "to: Field required"),
         (
@@ -358,6 +360,7 @@ def test_malformed_override_is_refused_and_changes_nothing(
     result = override.handler(payload, LocalContext())
     assert result["ok"] is False
     assert any(p.startswith(problem) for p in result["problems"]), result["problems"]
+    assert all(len(p) < 300 for p in result["problems"])  # never echoes a megabyte
     assert world.items() == before
     assert world.invoker.started == []
 
@@ -371,7 +374,10 @@ def test_override_switch_is_recorded_and_starts_the_runbook(world: World) -> Non
     assert state.active is SiteName.SECONDARY
     assert world.invoker.started == [("web", result["transition"])]
     messages = [e.message for e in world.store.recent_events("web", 50)]
-    assert "alice switched to secondary: planned maintenance in Frankfurt" in messages
+    assert (
+        "alice switched to secondary: planned maintenance in Frankfurt; pinned there until `resume`"
+    ) in messages
+    assert world.store.load_state("web").pinned is SiteName.SECONDARY
 
 
 def test_override_switch_refused_by_health_gate_is_logged(world: World) -> None:
@@ -392,7 +398,8 @@ def test_override_pause_resume_and_status(world: World) -> None:
     paused = override.handler(sample("override-pause.json"), LocalContext())
     assert paused["state"]["status"] == "PAUSED"
     (alert,) = world.messages()
-    assert "alice paused: network work tonight" in alert["message"]
+    assert "paused by alice: network work tonight" in alert["message"]
+    assert alert["subject"] == "[arbiter] web: paused by alice"
     seed(world, 3, 8, primary=False)
     decide_service(world.rt, "web", at(7))
     assert world.invoker.started == []  # paused: no automatic switch
@@ -400,34 +407,53 @@ def test_override_pause_resume_and_status(world: World) -> None:
     assert status["state"]["status"] == "PAUSED"
     assert status["state"]["sites"] == {"primary": "DOWN", "secondary": "UP"}
     assert sorted(status["state"]["regions"]) == sorted(REGIONS)
-    assert any("alice paused" in e["message"] for e in status["events"])
+    assert any("paused by alice" in e["message"] for e in status["events"])
     resumed = override.handler(sample("override-resume.json"), LocalContext())
     assert resumed["state"]["status"] == "ACTIVE_PRIMARY"
 
 
-def test_a_lost_act_invocation_is_started_again(world: World) -> None:
-    """The async invocation of act was lost: the decider starts the runbook again after
-    `runbook_timeout`, once, and not after the runbook has finished."""
+def test_a_lost_act_invocation_is_started_again_at_the_next_pass(world: World) -> None:
+    """The async invocation of act was lost: the next decide pass starts the runbook again
+    (no act invocation holds its lease), and nothing after the runbook has finished."""
     transition = failed_over(world)
     assert world.invoker.started == [("web", transition)]
-    for n in range(5, 19):  # 14 more minutes of rounds: not overdue yet
-        seed(world, n, n + 1, primary=False)
-        decide_service(world.rt, "web", at(n))
-    assert world.invoker.started == [("web", transition)]
-    seed(world, 19, 20, primary=False)
-    decided = decide_service(world.rt, "web", at(19))  # 15 minutes after the switch
+    seed(world, 5, 6, primary=False)
+    decided = decide_service(world.rt, "web", at(5))  # one round later
     assert decided.outcome.restart_runbook == transition
     assert world.invoker.started == [("web", transition)] * 2
-    (alert,) = world.messages()
-    assert "has not finished after 15m: starting its runbook again" in alert["message"]
+    kinds = [e.kind for e in world.store.recent_events("web", 50)]
+    assert "runbook_restarted" in kinds
 
     act.handler({"service": "web", "transition": transition}, LocalContext())
-    world.messages()
-    for n in range(20, 40):
+    for n in range(6, 20):
         seed(world, n, n + 1, primary=False)
         decide_service(world.rt, "web", at(n))
     assert len(world.invoker.started) == 2
     assert world.record_values() == ["198.51.100.10"]
+
+
+def test_a_failed_invoke_never_blocks_the_alerts_and_is_retried(world: World) -> None:
+    class Failing:
+        def __init__(self) -> None:
+            self.tries = 0
+
+        def start(self, service: str, transition_id: int) -> None:
+            self.tries += 1
+            raise ProviderError("Lambda invoke: TooManyRequestsException")
+
+    failing = Failing()
+    world.rt.invoker = failing
+    seed(world, 0, 3)
+    decide_service(world.rt, "web", at(2))
+    seed(world, 3, 5, primary=False)
+    decided = decide_service(world.rt, "web", at(4))
+    assert decided.outcome.transition is not None and decided.invoke_failed
+    assert failing.tries == 1
+    world.rt.invoker = world.invoker
+    seed(world, 5, 6, primary=False)
+    again = decide_service(world.rt, "web", at(5))
+    assert again.outcome.restart_runbook == decided.outcome.transition.id
+    assert world.invoker.started == [("web", decided.outcome.transition.id)]
 
 
 def test_probe_runs_several_rounds_per_invocation_below_a_minute(

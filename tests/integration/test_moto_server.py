@@ -96,8 +96,9 @@ def test_handlers_from_environment_against_moto_server(
     paused = override.handler(sample("override-pause.json"), LocalContext())
     assert paused["ok"] and paused["state"]["status"] == "PAUSED"
     (alert,) = aws.read_inbox(boto3.client("sqs", region_name="eu-west-1"), inbox)
-    assert alert["subject"] == "[arbiter] web: override"
-    assert "alice paused" in alert["message"]
+    assert alert["subject"] == "[arbiter] web: paused by alice"
+    assert "paused by alice" in alert["message"]
+    assert alert["key"].startswith("web/v")  # the dedupe key travels as a message attribute
 
     nothing = act.handler({"service": "web", "transition": 99}, LocalContext())
     assert nothing["outcome"] == "nothing to do"

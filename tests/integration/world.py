@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -15,7 +15,7 @@ from arbiter.adapters.notify import SnsNotifier
 from arbiter.adapters.store import DynamoStore
 from arbiter.core.config import Config, parse_config
 from arbiter.local import aws
-from tests.factories import T0
+from tests.factories import T0, at, round_of
 
 HOME = "eu-west-1"
 
@@ -97,3 +97,23 @@ def make_world(config_data: dict[str, Any]) -> World:
     )
     runtime.install(world.rt)
     return world
+
+
+def seed(world: World, first: int, last: int, **kw: Any) -> None:
+    """Store rounds ``first`` .. ``last - 1`` from every region (see ``round_of``)."""
+    for n in range(first, last):
+        for observation in round_of(n, **kw):
+            world.store.put_observation(observation, observation.round_at + timedelta(days=1))
+
+
+def failed_over(world: World) -> int:
+    """Decide round by round until the switch to the secondary; return its id."""
+    from arbiter.services.decider import decide_service
+
+    for n in range(5):
+        seed(world, n, n + 1, primary=n < 3)
+        world.clock.now = at(n)
+        decided = decide_service(world.rt, "web", at(n))
+    assert decided.outcome.transition is not None
+    assert decided.outcome.transition.id == 5
+    return decided.outcome.transition.id

@@ -141,10 +141,25 @@ def test_sns_subject_is_cut_to_its_limit() -> None:
     client, stub = stubbed("sns")
     arn = "arn:aws:sns:us-east-1:123456789012:t"
     stub.add_response(
-        "publish", {"MessageId": "m1"}, {"TopicArn": arn, "Subject": "x" * 100, "Message": "body"}
+        "publish",
+        {"MessageId": "m1"},
+        {"TopicArn": arn, "Subject": "x" * 100, "Message": "body", "MessageAttributes": {}},
     )
     with stub:
         assert SnsNotifier(arn, lambda: client).publish("x" * 150, "body") == "m1"
+
+
+def test_sns_message_carries_its_dedupe_key() -> None:
+    client, stub = stubbed("sns")
+    arn = "arn:aws:sns:us-east-1:123456789012:t"
+    attributes = {"arbiter_dedupe_key": {"DataType": "String", "StringValue": "web/v1/00"}}
+    stub.add_response(
+        "publish",
+        {"MessageId": "m2"},
+        {"TopicArn": arn, "Subject": "s", "Message": "b", "MessageAttributes": attributes},
+    )
+    with stub:
+        assert SnsNotifier(arn, lambda: client).publish("s", "b", "web/v1/00") == "m2"
 
 
 @pytest.mark.parametrize(

@@ -465,9 +465,11 @@ def test_awaiting_sync_clears_when_the_gate_opens() -> None:
     for n in range(5, 9):
         asked = decide(run.config, run.service, run.state, round_of(n), at(n))
         gate = n >= 8
-        outcome = decide(run.config, run.service, run.state, round_of(n), at(n), gate) if (
-            asked.needs_gate
-        ) else asked
+        outcome = (
+            decide(run.config, run.service, run.state, round_of(n), at(n), gate)
+            if (asked.needs_gate)
+            else asked
+        )
         run.state = outcome.state
         run.outcomes.append(outcome)
     assert alerts_of(run).count("awaiting_sync") == 1
@@ -530,7 +532,7 @@ def test_a_skewed_region_is_reported_once_and_its_later_rounds_count() -> None:
     skew = next(e for o in run.outcomes for e in o.events if e.kind == "clock_skew")
     assert skew.message.startswith("eu-west-1: a round stamped") and "57m ahead" in skew.message
     # Its correctly stamped rounds still count: a failover is not missed.
-    (first, second) = run.rounds(4, 6, primary=False)
+    (_first, second) = run.rounds(4, 6, primary=False)
     assert second.transition is not None
     assert alerts_of(run).count("clock_skew_cleared") == 1
 

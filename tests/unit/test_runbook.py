@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, Transition
-from arbiter.core.runbook import StepResult, StepStatus, plan, render_report
+from arbiter.core.runbook import StepResult, StepStatus, plan, render_report, report_alert
 from tests.factories import T0, config_dict, make_config
 
 
@@ -26,9 +26,12 @@ TRANSITION = Transition(
 )
 
 
-def test_plan_batches_records_per_zone_then_notifies() -> None:
+def test_plan_batches_records_per_zone_and_has_no_notify_step() -> None:
+    """The report is not a step: it goes to the outbox with the write that closes the runbook,
+    so a notification failure can never fail a switch."""
     steps = plan(two_zone_service(), TRANSITION)
-    assert [s.name for s in steps] == ["dns:ZEXAMPLE", "dns:ZOTHER", "notify"]
+    assert [s.name for s in steps] == ["dns:ZEXAMPLE", "dns:ZOTHER"]
+    assert {s.kind for s in steps} == {"dns"}
     assert [r.name for r in steps[0].records] == ["www.example.com.", "sip.example.com."]
 
 
@@ -54,3 +57,16 @@ def test_report_says_failed() -> None:
     failed = StepResult(status=StepStatus.FAILED, started_at=T0, duration_ms=10, detail="boom")
     subject, _ = render_report("arbiter", service, TRANSITION, [(steps[0], failed)])
     assert "FAILED switching" in subject
+
+
+def test_report_alert_is_keyed_by_transition_and_outcome() -> None:
+    service = two_zone_service()
+    steps = plan(service, TRANSITION)
+    done = StepResult(status=StepStatus.DONE, started_at=T0, duration_ms=10, detail="ok")
+    alert = report_alert("arbiter", service, TRANSITION, [(steps[0], done)], T0)
+    assert alert.key == "web/run00000007/done"
+    assert alert.body.endswith("Alert id: web/run00000007/done\n")
+    failed = done.model_copy(update={"status": StepStatus.FAILED})
+    alert = report_alert("arbiter", service, TRANSITION, [(steps[0], failed)], T0)
+    assert alert.key == "web/run00000007/failed"
+    assert 'Next:     arbiter ack --service web --reason "..."' in alert.body

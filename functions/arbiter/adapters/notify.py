@@ -7,9 +7,11 @@ from typing import Any, Protocol
 
 from arbiter.adapters.aws import AwsApi
 
+DEDUPE_ATTRIBUTE = "arbiter_dedupe_key"
+
 
 class Notifier(Protocol):
-    def publish(self, subject: str, message: str) -> str: ...
+    def publish(self, subject: str, message: str, dedupe_key: str | None = None) -> str: ...
 
 
 class SnsNotifier:
@@ -17,8 +19,17 @@ class SnsNotifier:
         self.topic_arn = topic_arn
         self.api = AwsApi(client_factory, "SNS", {"KMSThrottlingException"})
 
-    def publish(self, subject: str, message: str) -> str:
+    def publish(self, subject: str, message: str, dedupe_key: str | None = None) -> str:
+        attributes = (
+            {DEDUPE_ATTRIBUTE: {"DataType": "String", "StringValue": dedupe_key}}
+            if dedupe_key
+            else {}
+        )
         response = self.api.call(
-            "publish", TopicArn=self.topic_arn, Subject=subject[:100], Message=message
+            "publish",
+            TopicArn=self.topic_arn,
+            Subject=subject[:100],
+            Message=message,
+            MessageAttributes=attributes,
         )
         return str(response["MessageId"])

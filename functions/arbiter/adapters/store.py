@@ -4,11 +4,18 @@ Items (``pk`` = ``SVC#<service>``):
 
 - ``OBS#<round_at>#<region>``: one probe round, expiring via ``expires_at``;
 - ``STATE``: the decider's versioned memory; ``version`` is a top-level number and every
-  write is conditional on it;
+  write is conditional on it. ``open_runbook`` (top level) is the transition whose runbook
+  may still act: every external change of a runbook is conditional on it;
+- ``STATE#LEASE``: which act invocation holds the service's runbook, until when: at most one
+  runbook per service runs at a time;
+- ``STATE#OUT#<key>``: the outbox: alerts written in the same transaction as the change that
+  caused them, deleted once delivered;
 - ``EVT#<at>#<id>``: the event/audit log (decisions, overrides, runbook steps, alerts);
 - ``RUN#<transition id>``: a runbook's stored progress, one map entry per step.
 
-The item shapes are this module's own; the core's models are mapped at this boundary.
+The control items share the ``STATE`` prefix, so one consistent Query reads the state, the
+lease and the pending alerts together. The item shapes are this module's own; the core's
+models are mapped at this boundary.
 """
 
 from __future__ import annotations
@@ -16,17 +23,26 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from arbiter.adapters.aws import AwsApi, error_code
-from arbiter.core.errors import ArbiterError, ConflictError, FatalError, RetryableError
-from arbiter.core.model import Event, Observation, ServiceState
+from arbiter.core.errors import (
+    ArbiterError,
+    ConflictError,
+    FatalError,
+    RetryableError,
+    Superseded,
+)
+from arbiter.core.model import Alert, Event, Observation, ServiceState
 from arbiter.core.runbook import StepResult, StepStatus
 
 STATE_SK = "STATE"
+LEASE_SK = "STATE#LEASE"
+OUTBOX = "STATE#OUT#"
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",
     "TransactionConflictException",
@@ -43,6 +59,10 @@ class StoreRejected(FatalError):
     """The state table refused the request (missing table, no permission)."""
 
 
+class RunbookBusy(RetryableError):
+    """Another act invocation holds this service's runbook."""
+
+
 def _ts(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -51,24 +71,71 @@ def _pk(service: str) -> str:
     return f"SVC#{service}"
 
 
+@dataclass(frozen=True)
+class Lease:
+    """An act invocation's hold on the service's runbook."""
+
+    owner: str
+    transition: int
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one consistent read of the service's control items returns."""
+
+    state: ServiceState
+    lease: Lease | None = None
+    outbox: list[Alert] = field(default_factory=list)
+
+    def runbook_live(self, now: datetime) -> bool:
+        """An act invocation holds the service's runbook now."""
+        return self.lease is not None and self.lease.until > now
+
+
 class Store(Protocol):
     def put_observation(self, obs: Observation, expires_at: datetime) -> None: ...
+    def load(self, service: str) -> Snapshot: ...
     def load_state(self, service: str) -> ServiceState: ...
     def rounds_since(self, service: str, since: datetime) -> list[Observation]: ...
     def save_state(
-        self, state: ServiceState, expected_version: int, events: Iterable[Event]
+        self,
+        state: ServiceState,
+        expected_version: int,
+        events: Iterable[Event],
+        alerts: Iterable[Alert] = (),
     ) -> None: ...
     def append_events(self, service: str, events: Iterable[Event]) -> None: ...
     def recent_events(self, service: str, limit: int = 20) -> list[Event]: ...
     def load_steps(self, service: str, transition_id: int) -> dict[str, StepResult]: ...
+    def acquire_runbook(
+        self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
+    ) -> None: ...
+    def release_runbook(self, service: str, owner: str) -> None: ...
     def claim_step(
-        self, service: str, transition_id: int, step: str, now: datetime, lease: float
-    ) -> StepResult | None: ...
+        self,
+        service: str,
+        transition_id: int,
+        step: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+    ) -> StepResult: ...
     def finish_step(
         self, service: str, transition_id: int, step: str, result: StepResult
     ) -> None: ...
-    def mark_runbook_done(self, service: str, transition_id: int) -> None: ...
-    def mark_failed(self, service: str, transition_id: int) -> None: ...
+    def close_runbook(
+        self,
+        service: str,
+        transition_id: int,
+        owner: str,
+        failed: bool,
+        events: Iterable[Event],
+        alerts: Iterable[Alert],
+    ) -> None: ...
+    def claim_alert(self, service: str, key: str, now: datetime, until: datetime) -> bool: ...
+    def release_alert(self, service: str, key: str) -> None: ...
+    def delete_alert(self, service: str, key: str) -> None: ...
 
 
 class _DynamoApi(AwsApi):
@@ -77,11 +144,17 @@ class _DynamoApi(AwsApi):
     def translate(self, op: str, exc: ClientError) -> ArbiterError:
         code = error_code(exc)
         reasons = exc.response.get("CancellationReasons") or []
-        if code == "ConditionalCheckFailedException" or any(
-            r.get("Code") == "ConditionalCheckFailed" for r in reasons
-        ):
-            return ConflictError()
+        failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+        if code == "ConditionalCheckFailedException" or failed:
+            conflict = ConflictError()
+            conflict.failed_items = failed  # type: ignore[attr-defined]
+            return conflict
         return super().translate(op, exc)
+
+
+def _failed_items(exc: ConflictError) -> list[int]:
+    """Which items of a cancelled transaction failed their condition."""
+    return list(getattr(exc, "failed_items", []))
 
 
 class DynamoStore:
@@ -140,15 +213,42 @@ class DynamoStore:
 
     # -- state -------------------------------------------------------------------------
 
+    def load(self, service: str) -> Snapshot:
+        """The state, the runbook lease and the pending alerts: one consistent Query."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :state)",
+            "ExpressionAttributeValues": {":pk": {"S": _pk(service)}, ":state": {"S": STATE_SK}},
+            "ConsistentRead": True,
+        }
+        for _ in range(1000):  # bounded: 1 MB pages
+            self.reads += 1
+            page = self._call("query", **kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        state, lease, outbox = ServiceState(service=service), None, []
+        for item in items:
+            sk = item["sk"]["S"]
+            if sk == STATE_SK:
+                state = self._state_from(item)
+            elif sk == LEASE_SK:
+                lease = Lease(
+                    owner=item["owner"]["S"],
+                    transition=int(item["transition"]["N"]),
+                    until=datetime.fromisoformat(item["until"]["S"]),
+                )
+            elif sk.startswith(OUTBOX):
+                outbox.append(Alert.model_validate_json(item["doc"]["S"]))
+        outbox.sort(key=lambda a: (a.at, a.key))
+        return Snapshot(state, lease, outbox)
+
     def load_state(self, service: str) -> ServiceState:
-        self.reads += 1
-        item = self._call(
-            "get_item",
-            Key={"pk": {"S": _pk(service)}, "sk": {"S": STATE_SK}},
-            ConsistentRead=True,
-        ).get("Item")
-        if not item:
-            return ServiceState(service=service)
+        return self.load(service).state
+
+    @staticmethod
+    def _state_from(item: dict[str, Any]) -> ServiceState:
         data = json.loads(item["doc"]["S"])
         data["version"] = int(item["version"]["N"])
         if "runbook_done" in item:
@@ -172,7 +272,16 @@ class DynamoStore:
             item["runbook_done"] = {"N": str(state.runbook_done)}
         if state.failed is not None:
             item["failed_transition"] = {"N": str(state.failed)}
+        if state.open_runbook is not None:
+            item["open_runbook"] = {"N": str(state.open_runbook)}
         return item
+
+    def _alert_item(self, service: str, alert: Alert) -> dict[str, Any]:
+        return {
+            "pk": {"S": _pk(service)},
+            "sk": {"S": f"{OUTBOX}{alert.key}"},
+            "doc": {"S": alert.model_dump_json()},
+        }
 
     def _event_item(self, service: str, event: Event, seq: int) -> dict[str, Any]:
         """``seq`` keeps the events of one write in their order; the random tail keeps two
@@ -185,10 +294,14 @@ class DynamoStore:
         }
 
     def save_state(
-        self, state: ServiceState, expected_version: int, events: Iterable[Event]
+        self,
+        state: ServiceState,
+        expected_version: int,
+        events: Iterable[Event],
+        alerts: Iterable[Alert] = (),
     ) -> None:
-        """Write the state if nobody else did since ``expected_version``, with its events,
-        in one transaction: all of it lands or none of it does."""
+        """Write the state if nobody else did since ``expected_version``, with its alerts (the
+        outbox) and its events, in one transaction: all of it lands or none of it does."""
         condition = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
             if expected_version == 0
@@ -197,18 +310,36 @@ class DynamoStore:
                 "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
             }
         )
+        state_put = {"Put": {"TableName": self.table, "Item": self._state_item(state), **condition}}
+        self._transact(state.service, [state_put], events, alerts)
+
+    def _transact(
+        self,
+        service: str,
+        head: list[dict[str, Any]],
+        events: Iterable[Event],
+        alerts: Iterable[Alert],
+    ) -> None:
+        """``head`` (the conditional writes), every alert and as many events as fit in one
+        transaction (100 items at most); the rest of the events are log lines after it."""
+        outbox = [
+            {"Put": {"TableName": self.table, "Item": self._alert_item(service, a)}} for a in alerts
+        ]
+        if len(head) + len(outbox) > MAX_TRANSACTION:
+            raise StoreRejected(f"{len(outbox)} alerts do not fit in one transaction")
         events = list(events)
-        together = events[: MAX_TRANSACTION - 1]  # a transaction holds 100 items at most
-        items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": self._state_item(state), **condition}},
+        room = MAX_TRANSACTION - len(head) - len(outbox)
+        together = events[:room]
+        items = [
+            *head,
+            *outbox,
             *(
-                {"Put": {"TableName": self.table, "Item": self._event_item(state.service, e, i)}}
+                {"Put": {"TableName": self.table, "Item": self._event_item(service, e, i)}}
                 for i, e in enumerate(together)
             ),
         ]
         self.api.call("transact_write_items", TransactItems=items)
-        # More events than one pass ever makes: the rest are log lines after the fact.
-        self.append_events(state.service, events[len(together) :], first_seq=len(together))
+        self.append_events(service, events[len(together) :], first_seq=len(together))
 
     def append_events(self, service: str, events: Iterable[Event], first_seq: int = 0) -> None:
         for seq, event in enumerate(events, start=first_seq):
@@ -243,46 +374,119 @@ class DynamoStore:
             for name, value in item.get("steps", {}).get("M", {}).items()
         }
 
-    def claim_step(
-        self, service: str, transition_id: int, step: str, now: datetime, lease: float
-    ) -> StepResult | None:
-        """Mark a step running unless it is done or another invocation holds a live lease.
+    def _state_key(self, service: str, sk: str = STATE_SK) -> dict[str, Any]:
+        return {"pk": {"S": _pk(service)}, "sk": {"S": sk}}
 
-        Returns the claim, or None when the step must not be run by this invocation.
-        """
-        key = self._run_key(service, transition_id)
-        self._call(
-            "update_item",
-            Key=key,
-            UpdateExpression="SET steps = if_not_exists(steps, :empty)",
-            ExpressionAttributeValues={":empty": {"M": {}}},
+    def _still_current(self, service: str, transition_id: int) -> dict[str, Any]:
+        """The condition every external change of a runbook is written under."""
+        return {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": self._state_key(service),
+                "ConditionExpression": "open_runbook = :tid",
+                "ExpressionAttributeValues": {":tid": {"N": str(transition_id)}},
+            }
+        }
+
+    def _hold_lease(
+        self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
+    ) -> dict[str, Any]:
+        """Take or renew the service's runbook lease: free, expired, or already ours."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": self._state_key(service, LEASE_SK),
+                "UpdateExpression": "SET #owner = :owner, #tid = :tid, #until = :until",
+                "ConditionExpression": (
+                    "attribute_not_exists(pk) OR #until < :now OR #owner = :owner"
+                ),
+                "ExpressionAttributeNames": {
+                    "#owner": "owner",
+                    "#tid": "transition",
+                    "#until": "until",
+                },
+                "ExpressionAttributeValues": {
+                    ":owner": {"S": owner},
+                    ":tid": {"N": str(transition_id)},
+                    ":until": {"S": _ts(until)},
+                    ":now": {"S": _ts(now)},
+                },
+            }
+        }
+
+    def _conditional(self, items: list[dict[str, Any]]) -> None:
+        """Run a transaction whose first item is the 'still current' check and whose second
+        is the lease: a failed condition says which one was lost."""
+        try:
+            self.api.call("transact_write_items", TransactItems=items)
+        except ConflictError as exc:
+            failed = _failed_items(exc)
+            if 0 in failed or not failed:
+                raise Superseded("a newer switch superseded this runbook") from exc
+            raise RunbookBusy("another act invocation holds this service's runbook") from exc
+
+    def acquire_runbook(
+        self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
+    ) -> None:
+        """Hold the service's runbook lease for this transition (and create its progress
+        item): raises Superseded or RunbookBusy."""
+        self._conditional(
+            [
+                self._still_current(service, transition_id),
+                self._hold_lease(service, transition_id, owner, now, until),
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": self._run_key(service, transition_id),
+                        "UpdateExpression": "SET steps = if_not_exists(steps, :empty)",
+                        "ExpressionAttributeValues": {":empty": {"M": {}}},
+                    }
+                },
+            ]
         )
-        previous = self.load_steps(service, transition_id).get(step)
-        if previous is not None and previous.status is StepStatus.DONE:
-            return None
-        if previous is not None and previous.status is StepStatus.RUNNING:
-            lease_end = previous.started_at + timedelta(seconds=lease)
-            if lease_end > now:
-                return None
-        attempts = previous.attempts + 1 if previous else 1
-        claim = StepResult(status=StepStatus.RUNNING, started_at=now, attempts=attempts)
-        values = {":claim": {"S": claim.model_dump_json()}}
-        if previous is None:
-            condition = "attribute_not_exists(steps.#s)"
-        else:
-            condition = "steps.#s = :prev"
-            values[":prev"] = {"S": previous.model_dump_json()}
+
+    def release_runbook(self, service: str, owner: str) -> None:
+        """Give the lease up, if it is still ours."""
         try:
             self._call(
-                "update_item",
-                Key=key,
-                UpdateExpression="SET steps.#s = :claim",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": step},
-                ExpressionAttributeValues=values,
+                "delete_item",
+                Key=self._state_key(service, LEASE_SK),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ConflictError:
-            return None  # another invocation claimed it between our read and write
+            pass  # not ours any more
+
+    def claim_step(
+        self,
+        service: str,
+        transition_id: int,
+        step: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+    ) -> StepResult:
+        """Mark a step running, renewing the lease, only while the transition is still the
+        service's current one and the lease still ours (raises Superseded / RunbookBusy)."""
+        previous = self.load_steps(service, transition_id).get(step)
+        attempts = previous.attempts + 1 if previous else 1
+        claim = StepResult(status=StepStatus.RUNNING, started_at=now, attempts=attempts)
+        self._conditional(
+            [
+                self._still_current(service, transition_id),
+                self._hold_lease(service, transition_id, owner, now, until),
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": self._run_key(service, transition_id),
+                        "UpdateExpression": "SET steps.#s = :claim",
+                        "ExpressionAttributeNames": {"#s": step},
+                        "ExpressionAttributeValues": {":claim": {"S": claim.model_dump_json()}},
+                    }
+                },
+            ]
+        )
         return claim
 
     def finish_step(self, service: str, transition_id: int, step: str, result: StepResult) -> None:
@@ -294,25 +498,84 @@ class DynamoStore:
             ExpressionAttributeValues={":r": {"S": result.model_dump_json()}},
         )
 
-    def mark_runbook_done(self, service: str, transition_id: int) -> None:
-        """Record on the state item that this transition's runbook finished."""
-        self._mark(service, transition_id, "runbook_done")
+    def close_runbook(
+        self,
+        service: str,
+        transition_id: int,
+        owner: str,
+        failed: bool,
+        events: Iterable[Event],
+        alerts: Iterable[Alert],
+    ) -> None:
+        """Record on the state item that this transition's runbook finished (or failed: the
+        service is FAILED), give the lease up, and put its report in the outbox: one
+        transaction, only while the transition is still current. It bumps the version, so a
+        decider holding an older copy retries instead of overwriting the mark."""
+        attribute = "failed_transition" if failed else "runbook_done"
+        head = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": self._state_key(service),
+                    "UpdateExpression": f"SET {attribute} = :tid, version = version + :one "
+                    "REMOVE open_runbook",
+                    "ConditionExpression": "open_runbook = :tid",
+                    "ExpressionAttributeValues": {
+                        ":tid": {"N": str(transition_id)},
+                        ":one": {"N": "1"},
+                    },
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": self._state_key(service, LEASE_SK),
+                    "ConditionExpression": "#owner = :owner",
+                    "ExpressionAttributeNames": {"#owner": "owner"},
+                    "ExpressionAttributeValues": {":owner": {"S": owner}},
+                }
+            },
+        ]
+        try:
+            self._transact(service, head, events, alerts)
+        except ConflictError as exc:
+            failed_items = _failed_items(exc)
+            if 0 in failed_items or not failed_items:
+                raise Superseded("a newer switch superseded this runbook") from exc
+            raise RunbookBusy("another act invocation holds this service's runbook") from exc
 
-    def mark_failed(self, service: str, transition_id: int) -> None:
-        """Record on the state item that this transition's runbook failed: FAILED."""
-        self._mark(service, transition_id, "failed_transition")
+    # -- the outbox -------------------------------------------------------------------
 
-    def _mark(self, service: str, transition_id: int, attribute: str) -> None:
-        """Set a top-level mark on the state item. It bumps the version, so a decider holding
-        an older copy retries instead of overwriting the mark; it only applies while the
-        transition is still the current one."""
+    def claim_alert(self, service: str, key: str, now: datetime, until: datetime) -> bool:
+        """Take one pending alert for delivery, unless another deliverer holds it."""
         try:
             self._call(
                 "update_item",
-                Key={"pk": {"S": _pk(service)}, "sk": {"S": STATE_SK}},
-                UpdateExpression=f"SET {attribute} = :id, version = version + :one",
-                ConditionExpression="transition_id = :id",
-                ExpressionAttributeValues={":id": {"N": str(transition_id)}, ":one": {"N": "1"}},
+                Key=self._state_key(service, f"{OUTBOX}{key}"),
+                UpdateExpression="SET claimed_until = :until ADD attempts :one",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(claimed_until) OR claimed_until < :now)",
+                ExpressionAttributeValues={
+                    ":until": {"S": _ts(until)},
+                    ":now": {"S": _ts(now)},
+                    ":one": {"N": "1"},
+                },
             )
         except ConflictError:
-            pass  # superseded by a newer transition: its own runbook will report
+            return False
+        return True
+
+    def release_alert(self, service: str, key: str) -> None:
+        """Delivery failed: the next deliverer may try at once."""
+        try:
+            self._call(
+                "update_item",
+                Key=self._state_key(service, f"{OUTBOX}{key}"),
+                UpdateExpression="REMOVE claimed_until",
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except ConflictError:
+            pass
+
+    def delete_alert(self, service: str, key: str) -> None:
+        self._call("delete_item", Key=self._state_key(service, f"{OUTBOX}{key}"))

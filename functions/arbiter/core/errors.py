@@ -41,3 +41,7 @@ class ProviderRejected(FatalError):
 
 class DeadlineExceeded(RetryableError):
     """The operation did not finish before its deadline."""
+
+
+class Superseded(ArbiterError):
+    """A newer transition superseded this runbook: it must not act any more."""

@@ -100,7 +100,11 @@ def _cleared(name: str, service: Service, state: ServiceState) -> tuple[str, str
 
 
 def cleared_events(
-    before: Sequence[str], after: Sequence[str], service: Service, state: ServiceState, now: datetime
+    before: Sequence[str],
+    after: Sequence[str],
+    service: Service,
+    state: ServiceState,
+    now: datetime,
 ) -> list[Event]:
     """One alert for each condition held before and not after."""
     events = []
@@ -243,9 +247,10 @@ def _monitor_conditions(
     now: datetime,
 ) -> None:
     """The monitor's own health: degraded, clocks ahead, impaired vantage points, ties."""
-    warming_up = not state.quorate_once and (
-        now - (state.first_seen or now)
-    ).total_seconds() < config.stale_after
+    warming_up = (
+        not state.quorate_once
+        and (now - (state.first_seen or now)).total_seconds() < config.stale_after
+    )
     if vote.degraded and not warming_up:
         cond.hold(
             "degraded",

@@ -8,8 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from arbiter.core.alerts import next_command, with_key
 from arbiter.core.config import DnsRecord, Service, SiteName
-from arbiter.core.model import Health, Transition
+from arbiter.core.model import Alert, Health, Transition
 
 
 class StepStatus(StrEnum):
@@ -22,8 +23,9 @@ class Step(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    """Unique within the runbook; the key of its stored progress (``dns:Z123``, ``notify``)."""
+    """Unique within the runbook; the key of its stored progress (``dns:Z123``)."""
     kind: str
+    """Which executor runs it (``dns``)."""
     zone_id: str | None = None
     records: list[DnsRecord] = Field(default_factory=list)
 
@@ -39,16 +41,15 @@ class StepResult(BaseModel):
 
 
 def plan(service: Service, transition: Transition) -> list[Step]:
-    """DNS first (one step per hosted zone, so one UPSERT batch each), then the report."""
+    """One DNS step per zone (one change batch each). The report is not a step: it goes to
+    the outbox in the same write that closes the runbook, so it can never fail a switch."""
     zones: dict[str, list[DnsRecord]] = {}
     for record in service.dns.records:
         zones.setdefault(record.zone_id, []).append(record)
-    steps = [
-        Step(name=f"dns:{zone}", kind="route53", zone_id=zone, records=records)
+    return [
+        Step(name=f"dns:{zone}", kind="dns", zone_id=zone, records=records)
         for zone, records in zones.items()
     ]
-    steps.append(Step(name="notify", kind="notify"))
-    return steps
 
 
 def _fmt_ms(ms: float | None) -> str:
@@ -106,8 +107,6 @@ def render_report(
         "Steps:",
     ]
     for step, result in steps:
-        if step.kind == "notify":
-            continue
         if result is None:
             lines.append(f"  {step.name:<28} not run")
             continue
@@ -120,4 +119,20 @@ def render_report(
         lines.append(
             f"  DNS {record.name.rstrip('.')} {record.type.value} -> {values} (TTL {record.ttl})"
         )
+    if failed:
+        lines += ["", f"Next:     {next_command(service.name, 'runbook_failed')}"]
     return subject[:100], "\n".join(lines) + "\n"
+
+
+def report_alert(
+    app: str,
+    service: Service,
+    transition: Transition,
+    steps: Sequence[tuple[Step, StepResult | None]],
+    at: datetime,
+) -> Alert:
+    """The report as an outbox entry: one per transition and outcome."""
+    failed = any(r is not None and r.status is StepStatus.FAILED for _, r in steps)
+    subject, body = render_report(app, service, transition, steps)
+    key = f"{service.name}/run{transition.id:08d}/{'failed' if failed else 'done'}"
+    return Alert(key=key, subject=subject, body=with_key(body, key), at=at)

@@ -1,44 +1,88 @@
 """Decide function: triggered by new observations on the table's stream, and by a schedule
-so that regions going silent are noticed too."""
+so that regions going silent are noticed and pending alerts are delivered."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from arbiter import runtime
+from arbiter.core.config import validation_messages
+from arbiter.core.errors import ArbiterError
 from arbiter.handlers.events import ScheduleEvent, StreamEvent, stream_services
 from arbiter.observability import MetricUnit, logger, metrics
-from arbiter.services.decider import decide_service
+from arbiter.services.decider import Pass, decide_service
+
+MAX_PARALLEL = 8
+"""Services decided at once: one slow failback gate never delays another service."""
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime.current()
-    if "Records" in event:
-        services = stream_services(parse(event=event, model=StreamEvent))
-    else:
-        parse(event=event, model=ScheduleEvent)
-        services = [s.name for s in rt.config.services]
+    try:
+        services = _services(rt, event)
+    except ValidationError as exc:
+        problems = validation_messages(exc)
+        logger.error("malformed decide event refused", problems=problems)
+        return {"ok": False, "error": "malformed decide event", "problems": problems}
     known = {s.name for s in rt.config.services}
-    results = {}
     for name in services:
         if name not in known:
             logger.warning("observation for a service not in the config", service=name)
+    names = [n for n in services if n in known]
+    now = rt.clock()
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(names)))) as pool:
+        passes = list(pool.map(lambda n: _decide(rt, n, now), names))
+    results = {}
+    for name, done in zip(names, passes, strict=True):
+        if isinstance(done, ArbiterError):
+            # Raised after the others are done: the stream retries the batch.
+            results[name] = {"error": str(done)}
             continue
-        done = decide_service(rt, name, rt.clock())
-        outcome = done.outcome
-        results[name] = {
-            "status": outcome.state.status.value,
-            "version": outcome.state.version,
-            "transition": outcome.transition.id if outcome.transition else None,
-            "events": [e.kind for e in outcome.events],
-        }
-        logger.info("decided", extra={"service": name, "attempts": done.attempts, **results[name]})
-        metrics.add_metric(name="DecidePasses", unit=MetricUnit.Count, value=1)
-        if outcome.transition is not None:
-            metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)
+        results[name] = _record(name, done)
+    failed = [n for n, r in results.items() if "error" in r]
+    if failed and "Records" in event:
+        raise ArbiterError(f"decide failed for {', '.join(failed)}: the batch is retried")
     return results
+
+
+def _services(rt: runtime.Runtime, event: Any) -> list[str]:
+    if isinstance(event, dict) and "Records" in event:
+        return stream_services(StreamEvent.model_validate(event))
+    ScheduleEvent.model_validate(event)
+    return [s.name for s in rt.config.services]
+
+
+def _decide(rt: runtime.Runtime, name: str, now: Any) -> Pass | ArbiterError:
+    try:
+        return decide_service(rt, name, now)
+    except ArbiterError as exc:
+        logger.error("decide pass failed", service=name, error=str(exc))
+        return exc
+
+
+def _record(name: str, done: Pass) -> dict[str, Any]:
+    outcome = done.outcome
+    result = {
+        "status": outcome.state.status.value,
+        "version": outcome.state.version,
+        "transition": outcome.transition.id if outcome.transition else None,
+        "restarted": outcome.restart_runbook,
+        "events": [e.kind for e in outcome.events],
+        "alerts_sent": len(done.delivery.sent),
+        "alerts_pending": len(done.delivery.failed),
+    }
+    logger.info("decided", extra={"service": name, "attempts": done.attempts, **result})
+    metrics.add_metric(name="DecidePasses", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=len(done.delivery.sent))
+    metrics.add_metric(name="AlertsPending", unit=MetricUnit.Count, value=len(done.delivery.failed))
+    if outcome.transition is not None:
+        metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)
+    if done.invoke_failed:
+        metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=1)
+    return result

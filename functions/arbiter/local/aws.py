@@ -46,7 +46,8 @@ def create_topic_with_inbox(sns: Any, sqs: Any, name: str) -> tuple[str, str]:
 
 
 def read_inbox(sqs: Any, queue_url: str) -> list[dict[str, str]]:
-    """Every message waiting in the inbox queue: [{"subject", "message"}]."""
+    """Every message waiting in the inbox queue: [{"subject", "message", "key"}] (``key``:
+    the alert's dedupe key, "" when it has none)."""
     import json
 
     out: list[dict[str, str]] = []
@@ -56,7 +57,15 @@ def read_inbox(sqs: Any, queue_url: str) -> list[dict[str, str]]:
             break
         for msg in batch:
             body = json.loads(msg["Body"])
-            out.append({"subject": body.get("Subject", ""), "message": body.get("Message", "")})
+            attributes = body.get("MessageAttributes") or {}
+            key = attributes.get("arbiter_dedupe_key", {}).get("Value", "")
+            out.append(
+                {
+                    "subject": body.get("Subject", ""),
+                    "message": body.get("Message", ""),
+                    "key": key,
+                }
+            )
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=msg["ReceiptHandle"])
     return out
 

@@ -1,25 +1,35 @@
 """Carry out a transition's runbook, step by step, with stored progress.
 
-Every step is claimed before it runs and recorded when it ends, so a retried or duplicated
-act invocation resumes where the last one stopped instead of repeating or skipping a step,
-and the notification is sent once.
+At most one runbook per service runs at a time: the act invocation holds the service's
+runbook lease. Before every external change it claims the step in one transaction that
+checks the transition is still the service's current one and renews the lease, so a
+superseded runbook stops before its next change. Progress is stored, so a retried or
+duplicated invocation resumes instead of repeating or skipping a step. The report goes to the
+outbox in the same write that closes the runbook: a notification failure never fails a
+switch, and a superseded runbook sends none.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
+from datetime import datetime, timedelta
 
 from arbiter.core.config import Service
-from arbiter.core.errors import ArbiterError, RetryableError
+from arbiter.core.errors import ArbiterError, DeadlineExceeded, RetryableError, Superseded
 from arbiter.core.model import Event, Transition
-from arbiter.core.runbook import Step, StepResult, StepStatus, plan, render_report
+from arbiter.core.runbook import Step, StepResult, StepStatus, plan, report_alert
 from arbiter.runtime import Runtime
+from arbiter.services.outbox import deliver
 
 STEP_ATTEMPTS = 3
+SAFETY_MARGIN = 30.0
+"""Seconds of the Lambda's time no step may use: room to record the outcome."""
+LEASE_WAIT = 60.0
+"""How long an invocation waits for another one's runbook of the same service to end."""
+LEASE_POLL = 1.0
 
 
 @dataclass
@@ -32,6 +42,60 @@ class ActResult:
     failed_step: str | None = None
 
 
+@dataclass
+class Budget:
+    """The time a runbook may use: the Lambda's deadline less a margin, and a total wait for
+    DNS changes to apply across all attempts (``dns.verify_timeout``)."""
+
+    deadline: float
+    """On ``time.monotonic``: past it no step starts, no wait continues."""
+    wait_left: float
+    waited: float = 0.0
+
+    def wait_until(self) -> float:
+        return min(self.deadline, time.monotonic() + max(0.0, self.wait_left))
+
+    def spend(self, seconds: float) -> None:
+        self.waited += seconds
+        self.wait_left -= seconds
+
+
+@dataclass
+class Run:
+    """What an executor needs to carry out one step."""
+
+    rt: Runtime
+    service: Service
+    transition: Transition
+    budget: Budget
+
+
+def _dns(run: Run, step: Step) -> str:
+    provider = run.rt.dns["route53"]
+    assert step.zone_id is not None
+    change = provider.upsert(step.zone_id, step.records, run.transition.to_site)
+    began = time.monotonic()
+    try:
+        waited = provider.wait_applied(change, run.budget.wait_until())
+    except DeadlineExceeded as exc:
+        run.budget.spend(time.monotonic() - began)
+        raise DeadlineExceeded(f"{exc}; {_total_wait(run)}") from exc
+    run.budget.spend(time.monotonic() - began)
+    names = ", ".join(r.name.rstrip(".") for r in step.records)
+    return f"UPSERT {names}; applied after {waited:.1f} s ({_total_wait(run)})"
+
+
+def _total_wait(run: Run) -> str:
+    return (
+        f"DNS waits in total {run.budget.waited:.1f} s of "
+        f"{run.service.dns.verify_timeout:g} s allowed"
+    )
+
+
+EXECUTORS: dict[str, Callable[[Run, Step], str]] = {"dns": _dns}
+"""The executor of each step kind; each returns its report line."""
+
+
 def run_transition(
     rt: Runtime,
     name: str,
@@ -40,132 +104,194 @@ def run_transition(
     deadline: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ActResult:
-    """``deadline`` is on ``time.monotonic``: the Lambda's remaining time."""
+    """``deadline`` is on ``time.monotonic``: the end of the Lambda's time."""
     service = rt.config.service(name)
     state = rt.store.load_state(name)
     transition = state.transition
-    if transition is None or transition.id != transition_id:
+    if state.open_runbook != transition_id or transition is None:
         newer = transition is not None and transition.id > transition_id
         return ActResult(name, transition_id, "superseded" if newer else "nothing to do")
-    if state.runbook_done == transition_id:
-        return ActResult(name, transition_id, "nothing to do")
+    owner = uuid.uuid4().hex
+    lease_until = _lease_until(now, deadline)
+    outcome = _acquire(rt, name, transition_id, owner, now, lease_until, deadline, sleep)
+    if outcome is not None:
+        return ActResult(name, transition_id, outcome)
+    budget = Budget(deadline=deadline - SAFETY_MARGIN, wait_left=service.dns.verify_timeout)
+    try:
+        return _run_steps(Run(rt, service, transition, budget), owner, now, deadline, sleep)
+    except Superseded:
+        rt.store.append_events(name, [_superseded(transition_id, now())])
+        return ActResult(name, transition_id, "superseded")
+    finally:
+        rt.store.release_runbook(name, owner)
 
-    steps = plan(service, transition)
-    results: dict[str, StepResult] = rt.store.load_steps(name, transition_id)
+
+def _lease_until(now: Callable[[], datetime], deadline: float) -> datetime:
+    """The lease lasts as long as this invocation can: a crashed one frees it at its end."""
+    return now() + timedelta(seconds=max(0.0, deadline - time.monotonic()) + 5.0)
+
+
+def _acquire(
+    rt: Runtime,
+    name: str,
+    tid: int,
+    owner: str,
+    now: Callable[[], datetime],
+    until: datetime,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> str | None:
+    """Take the service's runbook lease; wait (bounded) while another runbook ends. Returns
+    None once held, else the outcome to report."""
+    give_up = min(time.monotonic() + LEASE_WAIT, deadline - SAFETY_MARGIN)
+    for _ in range(int(LEASE_WAIT / LEASE_POLL) + 1):  # bounded
+        try:
+            rt.store.acquire_runbook(name, tid, owner, now(), until)
+            return None
+        except Superseded:
+            return "superseded"
+        except RetryableError:  # busy, or the table throttled us
+            if time.monotonic() + LEASE_POLL >= give_up:
+                return "busy"  # the decider starts it again at its next pass
+            sleep(LEASE_POLL)
+    return "busy"
+
+
+def _run_steps(
+    run: Run,
+    owner: str,
+    now: Callable[[], datetime],
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> ActResult:
+    rt, name, tid = run.rt, run.service.name, run.transition.id
+    steps = plan(run.service, run.transition)
+    results: dict[str, StepResult] = rt.store.load_steps(name, tid)
     ran: list[str] = []
     for step in steps:
         previous = results.get(step.name)
         if previous is not None and previous.status is StepStatus.DONE:
             continue
-        claim = rt.store.claim_step(name, transition_id, step.name, now(), rt.act_lease)
-        if claim is None:
-            return ActResult(name, transition_id, "busy", ran)
+
+        def claim(step: Step = step) -> StepResult:
+            until = _lease_until(now, deadline)
+            return rt.store.claim_step(name, tid, step.name, owner, now(), until)
+
         started = time.perf_counter()
         try:
-            detail = _with_retries(
-                partial(_execute, rt, service, transition, step, steps, results, deadline),
-                deadline,
-                sleep,
+            last, detail = _attempts(run, step, claim, sleep)
+        except _StepFailed as failure:
+            result = _finish(
+                rt, run, step, failure.claim, started, StepStatus.FAILED, failure.error
             )
-        except ArbiterError as exc:
-            failed = claim.model_copy(
-                update={
-                    "status": StepStatus.FAILED,
-                    "duration_ms": (time.perf_counter() - started) * 1000,
-                    "detail": str(exc),
-                }
-            )
-            rt.store.finish_step(name, transition_id, step.name, failed)
-            results[step.name] = failed
-            # FAILED: no automatic action until an operator acknowledges (override `ack`).
-            rt.store.mark_failed(name, transition_id)
-            _report_failure(rt, service, transition, steps, results, step, now())
-            return ActResult(name, transition_id, "failed", ran, failed_step=step.name)
-        result = claim.model_copy(
-            update={
-                "status": StepStatus.DONE,
-                "duration_ms": (time.perf_counter() - started) * 1000,
-                "detail": detail,
-            }
-        )
-        rt.store.finish_step(name, transition_id, step.name, result)
+            results[step.name] = result
+            _close(run, owner, steps, results, now(), failed_step=step)
+            return ActResult(name, tid, "failed", ran, failed_step=step.name)
+        results[step.name] = _finish(rt, run, step, last, started, StepStatus.DONE, detail)
         rt.store.append_events(
             name,
             [
                 Event(
                     at=now(),
                     kind="runbook_step",
-                    message=f"#{transition_id} {step.name}: {detail}",
-                    detail={"transition": transition_id, "step": step.name},
+                    message=f"#{tid} {step.name}: {detail}",
+                    detail={"transition": tid, "step": step.name},
                 )
             ],
         )
-        results[step.name] = result
         ran.append(step.name)
-    rt.store.mark_runbook_done(name, transition_id)
-    return ActResult(name, transition_id, "done", ran)
+    _close(run, owner, steps, results, now(), failed_step=None)
+    return ActResult(name, tid, "done", ran)
 
 
-def _with_retries(run: Callable[[], str], deadline: float, sleep: Callable[[float], None]) -> str:
+def _finish(
+    rt: Runtime,
+    run: Run,
+    step: Step,
+    claim: StepResult,
+    started: float,
+    status: StepStatus,
+    detail: str | ArbiterError,
+) -> StepResult:
+    result = claim.model_copy(
+        update={
+            "status": status,
+            "duration_ms": (time.perf_counter() - started) * 1000,
+            "detail": str(detail),
+        }
+    )
+    rt.store.finish_step(run.service.name, run.transition.id, step.name, result)
+    return result
+
+
+class _StepFailed(Exception):
+    def __init__(self, claim: StepResult, error: ArbiterError) -> None:
+        self.claim = claim
+        self.error = error
+
+
+def _attempts(
+    run: Run,
+    step: Step,
+    claim: Callable[[], StepResult],
+    sleep: Callable[[float], None],
+) -> tuple[StepResult, str]:
+    """Run a step, retrying what may pass. Each attempt is an external change, so each is
+    claimed first: a superseded runbook (Superseded) stops before its next attempt."""
+    executor = EXECUTORS[step.kind]
     for attempt in range(1, STEP_ATTEMPTS + 1):
+        claimed = claim()
         try:
-            return run()
-        except RetryableError:
+            return claimed, executor(run, step)
+        except RetryableError as exc:
             pause = 2.0**attempt
-            if attempt == STEP_ATTEMPTS or time.monotonic() + pause >= deadline:
-                raise
+            if attempt == STEP_ATTEMPTS or time.monotonic() + pause >= run.budget.deadline:
+                raise _StepFailed(claimed, exc) from exc
             sleep(pause)
+        except ArbiterError as exc:
+            raise _StepFailed(claimed, exc) from exc
     raise AssertionError("unreachable")
 
 
-def _execute(
-    rt: Runtime,
-    service: Service,
-    transition: Transition,
-    step: Step,
+def _close(
+    run: Run,
+    owner: str,
     steps: list[Step],
     results: dict[str, StepResult],
-    deadline: float,
-) -> str:
-    if step.kind == "route53":
-        provider = rt.dns["route53"]
-        assert step.zone_id is not None
-        change = provider.upsert(step.zone_id, step.records, transition.to_site)
-        wait_until = min(deadline - 5.0, time.monotonic() + service.dns.verify_timeout)
-        waited = provider.wait_applied(change, wait_until)
-        names = ", ".join(r.name.rstrip(".") for r in step.records)
-        return f"UPSERT {names}; INSYNC after {waited:.1f} s"
-    if step.kind == "notify":
-        report = [(s, results.get(s.name)) for s in steps]
-        subject, body = render_report(rt.config.app, service, transition, report)
-        message_id = rt.notifier.publish(subject, body)
-        return f"sent ({message_id})"
-    raise ArbiterError(f"unknown step kind {step.kind!r}")
-
-
-def _report_failure(
-    rt: Runtime,
-    service: Service,
-    transition: Transition,
-    steps: list[Step],
-    results: dict[str, StepResult],
-    step: Step,
     at: datetime,
+    failed_step: Step | None,
 ) -> None:
-    """Alert now: a failed step must never end silently."""
-    subject, body = render_report(
-        rt.config.app, service, transition, [(s, results.get(s.name)) for s in steps]
+    """Record the outcome, give the lease up and put the report in the outbox, in one
+    write that only lands while the transition is current; then try to deliver it."""
+    rt, tid = run.rt, run.transition.id
+    report = report_alert(
+        rt.config.app, run.service, run.transition, [(s, results.get(s.name)) for s in steps], at
     )
-    event = Event(
+    if failed_step is None:
+        event = Event(
+            at=at,
+            kind="runbook_done",
+            message=f"#{tid} switched to {run.transition.to_site.value}",
+            detail={"transition": tid},
+        )
+    else:
+        event = Event(
+            at=at,
+            kind="runbook_failed",
+            message=f"#{tid} step {failed_step.name} failed: {results[failed_step.name].detail}; "
+            "the service is FAILED: no automatic action until an operator sends `ack`",
+            alert=False,  # the report below is the alert
+            detail={"transition": tid, "step": failed_step.name},
+        )
+    rt.store.close_runbook(run.service.name, tid, owner, failed_step is not None, [event], [report])
+    deliver(rt, run.service.name, [report], at)
+
+
+def _superseded(tid: int, at: datetime) -> Event:
+    return Event(
         at=at,
-        kind="runbook_failed",
-        message=f"#{transition.id} step {step.name} failed: {results[step.name].detail}; "
-        "the service is FAILED: no automatic action until an operator sends `ack`",
-        alert=True,
-        detail={"transition": transition.id, "step": step.name},
+        kind="runbook_superseded",
+        message=f"#{tid}: a newer switch superseded this runbook; it stopped before its next "
+        "change and sends no report",
+        detail={"transition": tid},
     )
-    rt.store.append_events(service.name, [event])
-    try:
-        rt.notifier.publish(subject, body)
-    except ArbiterError:
-        pass  # the event is logged; the function's error alarm reports the rest

@@ -1,21 +1,26 @@
 """One decide pass for one service: read, decide (pure core), write conditionally, then act.
 
-The write is one DynamoDB transaction conditional on the state's version, so when two
-deciders race only one of them records a transition and starts the act function; the other
-re-reads, finds the rounds already applied, and decides nothing new.
+The write is one DynamoDB transaction conditional on the state's version, with the alerts it
+causes (the outbox), so when two deciders race only one of them records a transition and
+starts the act function; the other re-reads, finds the rounds already applied, and decides
+nothing new. Once written, the runbook is started first, and only then are alerts delivered:
+a notification failure never blocks or delays a switch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from arbiter.adapters.hooks import ask_gate
-from arbiter.core.errors import ConflictError
+from arbiter.core.alerts import state_alerts
+from arbiter.core.errors import ArbiterError, ConflictError
 from arbiter.core.machine import Outcome, decide
-from arbiter.core.model import Event, ServiceState
+from arbiter.core.model import Alert, ServiceState
 from arbiter.observability import logger
 from arbiter.runtime import Runtime
+from arbiter.services.outbox import Delivery, deliver
 
 MAX_ATTEMPTS = 5
 
@@ -25,6 +30,9 @@ class Pass:
     outcome: Outcome
     written: bool
     attempts: int
+    invoke_failed: bool = False
+    """The act function could not be started: the next pass starts it again."""
+    delivery: Delivery = field(default_factory=Delivery)
 
 
 def rounds_window_start(rt: Runtime, state: ServiceState, now: datetime) -> datetime:
@@ -46,35 +54,42 @@ def rounds_window_start(rt: Runtime, state: ServiceState, now: datetime) -> date
 def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
     service = rt.config.service(name)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        state = rt.store.load_state(name)
+        snap = rt.store.load(name)
+        state = snap.state
         rounds = rt.store.rounds_since(name, rounds_window_start(rt, state, now))
-        outcome = decide(rt.config, service, state, rounds, now)
+        live = snap.runbook_live(now)
+        outcome = decide(rt.config, service, state, rounds, now, runbook_live=live)
         if outcome.needs_gate and service.failback.gate is not None:
             is_open, why = ask_gate(rt.hooks, service.failback.gate, name)
-            outcome = decide(rt.config, service, state, rounds, now, gate_open=is_open)
+            outcome = decide(
+                rt.config, service, state, rounds, now, gate_open=is_open, runbook_live=live
+            )
             if not is_open:
                 logger.info("failback gate closed", service=name, reason=why)
         if outcome.state.version == state.version:
-            return Pass(outcome, written=False, attempts=attempt)
+            delivery = deliver(rt, name, snap.outbox, now) if snap.outbox else Delivery()
+            return Pass(outcome, written=False, attempts=attempt, delivery=delivery)
+        alerts = state_alerts(rt.config.app, name, outcome.state.version, outcome.events)
         try:
-            rt.store.save_state(outcome.state, state.version, outcome.events)
+            rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
         except ConflictError:
             continue
-        after_write(rt, name, outcome)
-        return Pass(outcome, written=True, attempts=attempt)
+        invoke_failed, delivery = after_write(rt, name, outcome, [*snap.outbox, *alerts], now)
+        return Pass(outcome, True, attempt, invoke_failed, delivery)
     raise ConflictError(f"{name}: state kept changing under {MAX_ATTEMPTS} attempts")
 
 
-def after_write(rt: Runtime, name: str, outcome: Outcome) -> None:
-    """Once the state is written: send the alerts, start the runbook."""
-    for event in outcome.alerts:
-        send_alert(rt, name, event)
-    if outcome.transition is not None:
-        rt.invoker.start(name, outcome.transition.id)
-    elif outcome.restart_runbook is not None:
-        rt.invoker.start(name, outcome.restart_runbook)
-
-
-def send_alert(rt: Runtime, service: str, event: Event) -> None:
-    subject = f"[{rt.config.app}] {service}: {event.kind.replace('_', ' ')}"
-    rt.notifier.publish(subject, f"{event.message}\n\nat {event.at.isoformat()}\n")
+def after_write(
+    rt: Runtime, name: str, outcome: Outcome, alerts: Sequence[Alert], now: datetime
+) -> tuple[bool, Delivery]:
+    """Once the state is written: start the runbook first, then deliver the alerts. Returns
+    whether starting the runbook failed (the next pass starts it again)."""
+    tid = outcome.transition.id if outcome.transition else outcome.restart_runbook
+    invoke_failed = False
+    if tid is not None:
+        try:
+            rt.invoker.start(name, tid)
+        except ArbiterError as exc:
+            invoke_failed = True
+            logger.error("act function not started", service=name, transition=tid, error=str(exc))
+    return invoke_failed, deliver(rt, name, alerts, now)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from arbiter.core.alerts import state_alerts
 from arbiter.core.config import format_loc
 from arbiter.core.errors import ConflictError
 from arbiter.core.machine import (
@@ -21,6 +22,13 @@ from arbiter.runtime import Runtime
 from arbiter.services.decider import after_write
 
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
+EXPECTED = ", ".join(COMMAND_NAMES)
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A bounded echo of what the caller sent: never a megabyte back into a log."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class BadCommand(Exception):
@@ -46,15 +54,10 @@ def parse_command(payload: Any) -> Command:
             if error["type"] == "extra_forbidden":
                 message = "unknown field"
             elif error["type"] == "union_tag_invalid":
-                loc, message = (
-                    "command",
-                    (
-                        f"unknown command {error['input'].get('command')!r}; expected one of "
-                        "status, switch, pause, resume"
-                    ),
-                )
+                sent = _shown(error["input"].get("command"))
+                loc, message = "command", f"unknown command {sent}; expected one of {EXPECTED}"
             elif error["type"] == "union_tag_not_found":
-                loc, message = "command", "missing; expected one of status, switch, pause, resume"
+                loc, message = "command", f"missing; expected one of {EXPECTED}"
             problems.append(f"{loc}: {message}")
         raise BadCommand(problems) from None
 
@@ -65,7 +68,11 @@ def _summary(rt: Runtime, state: ServiceState) -> dict[str, Any]:
         "status": state.status.value,
         "active": state.active.value,
         "paused": state.paused,
+        "pinned": state.pinned.value if state.pinned else None,
+        "pinned_at": state.pinned_at.isoformat() if state.pinned_at else None,
         "failed": state.failed,
+        "settled": state.settled,
+        "open_runbook": state.open_runbook,
         "version": state.version,
         "since": state.since.isoformat() if state.since else None,
         "reason": state.reason,
@@ -96,8 +103,11 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
         return _bad(f"service: unknown service {name!r}; known: {', '.join(names)}")
     service = rt.config.service(name)
 
+    if isinstance(command, StatusCommand):
+        return _status(rt, name)  # a read: writes nothing
     for _ in range(5):
-        state = rt.store.load_state(name)
+        snap = rt.store.load(name)
+        state = snap.state
         try:
             outcome = apply_override(state, command, service, now)
         except Refused as exc:
@@ -112,29 +122,18 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
                 ],
             )
             return {"ok": False, "error": str(exc), "state": _summary(rt, state)}
-        if isinstance(command, StatusCommand) or outcome.state.version == state.version:
-            rt.store.append_events(
-                name,
-                [
-                    Event(
-                        at=now,
-                        kind="override",
-                        message=f"{command.operator} {command.command}: no change",
-                    )
-                ],
+        if outcome.state.version == state.version:
+            event = Event(
+                at=now, kind="override", message=f"{command.operator} {command.command}: no change"
             )
-            result = {"ok": True, "changed": False, "state": _summary(rt, state)}
-            if isinstance(command, StatusCommand):
-                events = rt.store.recent_events(name, 10)
-                result["events"] = [
-                    {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events
-                ]
-            return result
+            rt.store.append_events(name, [event])
+            return {"ok": True, "changed": False, "state": _summary(rt, state)}
+        alerts = state_alerts(rt.config.app, name, outcome.state.version, outcome.events)
         try:
-            rt.store.save_state(outcome.state, state.version, outcome.events)
+            rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
         except ConflictError:
             continue
-        after_write(rt, name, outcome)
+        after_write(rt, name, outcome, [*snap.outbox, *alerts], now)
         return {
             "ok": True,
             "changed": True,
@@ -142,6 +141,19 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
             "state": _summary(rt, outcome.state),
         }
     return _bad("the service's state kept changing; try again")
+
+
+def _status(rt: Runtime, name: str) -> dict[str, Any]:
+    snap = rt.store.load(name)
+    events = rt.store.recent_events(name, 10)
+    summary = _summary(rt, snap.state)
+    summary["pending_alerts"] = len(snap.outbox)
+    return {
+        "ok": True,
+        "changed": False,
+        "state": summary,
+        "events": [{"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events],
+    }
 
 
 def _bad(message: str) -> dict[str, Any]:
