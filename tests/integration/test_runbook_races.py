@@ -234,6 +234,7 @@ def test_every_alert_arrives_once_after_sns_recovers(world: World) -> None:
         return publish(*args)
 
     world.rt.notifier.publish = flaky  # type: ignore[method-assign]
+
     def rounds(first: int, last: int, **kw: Any) -> None:
         for n in range(first, last):
             seed(world, n, n + 1, **kw)

@@ -185,7 +185,9 @@ class _Demo:
             verdict = ", ".join(f"{s.value} {v.health.value}" for s, v in state.verdicts.items())
             self.say(f"{' ' * len(stamp)} vote: {verdict}; status {state.status.value}")
             now_events = [e for e in store.recent_events("web", 50) if e.at == clock.now]
-            now_events.sort(key=lambda e: e.kind == "runbook_step")  # decision, then its steps
+            # The decision, then its runbook's steps, then its close.
+            order = {"runbook_step": 1, "runbook_done": 2, "runbook_failed": 2}
+            now_events.sort(key=lambda e: order.get(e.kind, 0))
             for logged in now_events:
                 if logged.kind != "verdict":
                     self.say(f"{' ' * len(stamp)} {logged.kind}: {logged.message}")
