@@ -32,6 +32,8 @@ TABLE_ITEM_ACTIONS = (
     "dynamodb:Query",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",  # the runbook lease and delivered alerts
+    "dynamodb:ConditionCheckItem",  # "still the current transition" inside a transaction
 )
 
 
@@ -64,6 +66,13 @@ def probe_spec(config: Config) -> FunctionSpec:
     last round's start plus one round's budget (so no round is cut short)."""
     last = round_offsets(config)[-1]
     return replace(PROBE, timeout_s=max(PROBE.timeout_s, math.ceil(last + round_budget(config))))
+
+
+def act_spec(config: Config) -> FunctionSpec:
+    """The act function may wait ``dns.verify_timeout`` in total for DNS changes, plus the
+    wait for an older runbook's lease and the margin it keeps to record the outcome."""
+    slowest = max((s.dns.verify_timeout for s in config.services), default=0.0)
+    return replace(ACT, timeout_s=max(ACT.timeout_s, math.ceil(slowest) + 120))
 
 
 def table_name(config: Config) -> str:

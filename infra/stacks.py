@@ -19,10 +19,10 @@ from constructs import Construct
 from arbiter.core.config import Config
 from infra import monitoring, nag
 from infra.lambdas import (
-    ACT,
     DECIDE,
     OVERRIDE,
     TABLE_ITEM_ACTIONS,
+    act_spec,
     allow,
     arbiter_function,
     base_environment,
@@ -77,7 +77,9 @@ class ControlStack(Stack):
 
         code = lambda_.Code.from_asset(str(asset))
         environment = {**base_environment(config), "ARBITER_TOPIC_ARN": self.topic.topic_arn}
-        act = arbiter_function(self, ACT, config=config, code=code, environment=environment)
+        act = arbiter_function(
+            self, act_spec(config), config=config, code=code, environment=environment
+        )
         with_act = {**environment, "ARBITER_ACT_FUNCTION": act.function_name}
         decide = arbiter_function(self, DECIDE, config=config, code=code, environment=with_act)
         override = arbiter_function(self, OVERRIDE, config=config, code=code, environment=with_act)

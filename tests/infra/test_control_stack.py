@@ -17,6 +17,8 @@ TABLE_ITEM_ACTIONS = {
     "dynamodb:Query",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
 }
 
 
@@ -298,3 +300,17 @@ def test_dashboard_shows_functions_and_custom_metrics(control: Template) -> None
 def test_outputs(control: Template) -> None:
     outputs = control.find_outputs("*")
     assert set(outputs) == {"TableName", "TopicArn", "OverrideFunctionName"}
+
+
+def test_act_timeout_covers_the_total_dns_wait_and_its_margins() -> None:
+    """dns.verify_timeout is the act function's total wait for DNS: its timeout adds the
+    wait for an older runbook's lease and the 30 s kept to record the outcome."""
+    from arbiter.core.config import parse_config
+    from infra.lambdas import act_spec
+    from tests.infra.helpers import example_data
+
+    data = example_data()
+    assert act_spec(parse_config(data)).timeout_s == 300
+    data["services"][0]["dns"]["verify_timeout"] = "10m"
+    spec = act_spec(parse_config(data))
+    assert spec.timeout_s == 720 and spec.timeout_s <= 900
