@@ -3,6 +3,7 @@
 - ``HttpSite``: a threaded HTTP(S) server whose answer (status, body, delay, headers, a stall
   mid-body) is set per path at run time, and which records the requests it saw.
 - ``TcpSite``: a TCP server that sends an optional banner and then holds the connection.
+- ``DripSite``: a tarpit that reads a request, then answers one byte at a time (TLS optional).
 - ``refused_port()``: a port on which a connection is refused, held so nobody else takes it.
 - ``self_signed_cert()``: a throwaway certificate made with the ``openssl`` command.
 - ``NamedServer``: a real BIND ``named`` serving zone files on a free loopback port.
@@ -298,6 +299,142 @@ class TcpSite:
             for conn in self._held:
                 conn.close()
             self._held.clear()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_head(conn: socket.socket) -> bytes:
+    """An HTTP or SIP request's head: up to the blank line (or EOF, or 64 KiB)."""
+    data = b""
+    # Each pass grows `data` or ends on EOF; the size bound ends the rest.
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_dns_query(conn: socket.socket) -> bytes:
+    """One DNS query over TCP (RFC 1035 4.2.2: a two-byte length, then the message)."""
+    data = b""
+    # Each pass grows `data` or ends on EOF; a length field caps the total at 64 KiB + 2.
+    while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data[2:]
+
+
+def read_nothing(conn: socket.socket) -> bytes:
+    """For servers that speak first (a banner)."""
+    return b""
+
+
+class DripSite:
+    """A tarpit on loopback. On each connection it reads the request with ``read``, then sends
+    what ``answer(request)`` gives: ``head`` at once, then ``drip`` one byte every ``interval``
+    seconds, until all is sent, the client hangs up, ``stop()`` or MAX_HOLD. With ``tls`` (a
+    server-side SSLContext) it drips inside TLS, one record per byte.
+
+        with DripSite(lambda request: (b"", b"HTTP/1.1 200 OK\r\n" + b"X: " * 1000)) as tarpit:
+            ...  # http://127.0.0.1:{tarpit.port}/ sends its status line over 0.85 s
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[bytes], tuple[bytes, bytes]],
+        *,
+        read: Callable[[socket.socket], bytes] = read_head,
+        interval: float = 0.05,
+        tls: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.host = host
+        self._answer = answer
+        self._read = read
+        self._interval = interval
+        self._tls = tls
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._connections = 0
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._listener is None:
+            raise RuntimeError("the site is not started")
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._tls else 'http'}://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        with self._lock:
+            return self._connections
+
+    def start(self) -> Self:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.bind((self.host, 0))
+        listener.listen(128)
+        listener.settimeout(0.05)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        # Each pass waits at most the accept timeout; stop() ends the loop.
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        # A client that hangs up ends this thread at the next byte (EPIPE or a reset).
+        with contextlib.suppress(OSError):
+            conn.settimeout(MAX_HOLD)
+            if self._tls is not None:
+                conn = self._tls.wrap_socket(conn, server_side=True)  # closes conn if it fails
+            with conn:
+                head, drip = self._answer(self._read(conn))
+                conn.sendall(head)
+                self._drip(conn, drip)
+
+    def _drip(self, conn: socket.socket, drip: bytes) -> None:
+        give_up = time.monotonic() + MAX_HOLD
+        # Each pass sends one byte and waits `interval`: the end of `drip`, stop() or MAX_HOLD
+        # ends the loop.
+        for i in range(len(drip)):
+            if time.monotonic() > give_up:
+                return
+            conn.sendall(drip[i : i + 1])
+            if self._stopping.wait(self._interval):
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
 
     def __enter__(self) -> Self:
         return self.start()
