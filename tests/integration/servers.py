@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -29,7 +30,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -307,16 +308,25 @@ class TcpSite:
         self.stop()
 
 
-def read_head(conn: socket.socket) -> bytes:
-    """An HTTP or SIP request's head: up to the blank line (or EOF, or 64 KiB)."""
+def read_request(conn: socket.socket) -> bytes:
+    """An HTTP or SIP request: its head, up to the blank line, and the body its Content-Length
+    announces (at most 64 KiB in all; less on EOF)."""
     data = b""
     # Each pass grows `data` or ends on EOF; the size bound ends the rest.
-    while b"\r\n\r\n" not in data and len(data) < 65536:
+    while len(data) < _request_size(data) and len(data) < 65536:
         chunk = conn.recv(4096)
         if not chunk:
             break
         data += chunk
     return data
+
+
+def _request_size(data: bytes) -> float:
+    head, found, _ = data.partition(b"\r\n\r\n")
+    if not found:
+        return float("inf")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return len(head) + 4 + (int(length.group(1)) if length else 0)
 
 
 def read_dns_query(conn: socket.socket) -> bytes:
@@ -336,21 +346,26 @@ def read_nothing(conn: socket.socket) -> bytes:
     return b""
 
 
+def byte_by_byte(data: bytes) -> Iterator[bytes]:
+    return (data[i : i + 1] for i in range(len(data)))
+
+
 class DripSite:
     """A tarpit on loopback. On each connection it reads the request with ``read``, then sends
-    what ``answer(request)`` gives: ``head`` at once, then ``drip`` one byte every ``interval``
-    seconds, until all is sent, the client hangs up, ``stop()`` or MAX_HOLD. With ``tls`` (a
-    server-side SSLContext) it drips inside TLS, one record per byte.
+    what ``answer(request)`` gives: ``head`` at once, then each piece of ``drip`` with
+    ``interval`` seconds between them, until all is sent, the client hangs up, ``stop()`` or
+    MAX_HOLD. With ``tls`` (a server-side SSLContext) it drips inside TLS, one record a piece.
 
-        with DripSite(lambda request: (b"", b"HTTP/1.1 200 OK\r\n" + b"X: " * 1000)) as tarpit:
+        status = b"HTTP/1.1 200 OK\r\n"
+        with DripSite(lambda request: (b"", byte_by_byte(status))) as tarpit:
             ...  # http://127.0.0.1:{tarpit.port}/ sends its status line over 0.85 s
     """
 
     def __init__(
         self,
-        answer: Callable[[bytes], tuple[bytes, bytes]],
+        answer: Callable[[bytes], tuple[bytes, Iterable[bytes]]],
         *,
-        read: Callable[[socket.socket], bytes] = read_head,
+        read: Callable[[socket.socket], bytes] = read_request,
         interval: float = 0.05,
         tls: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
@@ -363,6 +378,7 @@ class DripSite:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._connections = 0
+        self._sent = 0
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -381,6 +397,12 @@ class DripSite:
         """Connections accepted so far."""
         with self._lock:
             return self._connections
+
+    @property
+    def sent(self) -> int:
+        """Bytes of ``drip`` that the kernel took so far, over every connection."""
+        with self._lock:
+            return self._sent
 
     def start(self) -> Self:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -418,14 +440,16 @@ class DripSite:
                 conn.sendall(head)
                 self._drip(conn, drip)
 
-    def _drip(self, conn: socket.socket, drip: bytes) -> None:
+    def _drip(self, conn: socket.socket, drip: Iterable[bytes]) -> None:
         give_up = time.monotonic() + MAX_HOLD
-        # Each pass sends one byte and waits `interval`: the end of `drip`, stop() or MAX_HOLD
+        # Each pass sends one piece and waits `interval`: the end of `drip`, stop() or MAX_HOLD
         # ends the loop.
-        for i in range(len(drip)):
+        for piece in drip:
             if time.monotonic() > give_up:
                 return
-            conn.sendall(drip[i : i + 1])
+            conn.sendall(piece)
+            with self._lock:
+                self._sent += len(piece)
             if self._stopping.wait(self._interval):
                 return
 

@@ -25,6 +25,7 @@ from arbiter.core.config import Check, DnsCheck, HttpCheck, SipCheck, TcpCheck
 from tests.integration.servers import (
     DripSite,
     HttpSite,
+    byte_by_byte,
     read_dns_query,
     read_nothing,
     self_signed_cert,
@@ -48,35 +49,38 @@ SLOW_HEADERS = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 4000 + b"\r\n\r\nOK"
 BODY_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4000\r\n\r\n"
 
 
-def headers_dripped(request: bytes) -> tuple[bytes, bytes]:
-    return b"", SLOW_HEADERS
+Answer = tuple[bytes, Iterator[bytes]]
 
 
-def body_dripped(request: bytes) -> tuple[bytes, bytes]:
-    return BODY_HEAD, b"x" * 4000
+def headers_dripped(request: bytes) -> Answer:
+    return b"", byte_by_byte(SLOW_HEADERS)
 
 
-def banner_dripped(request: bytes) -> tuple[bytes, bytes]:
-    return b"", b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n"
+def body_dripped(request: bytes) -> Answer:
+    return BODY_HEAD, byte_by_byte(b"x" * 4000)
 
 
-def sip_dripped(request: bytes) -> tuple[bytes, bytes]:
+def banner_dripped(request: bytes) -> Answer:
+    return b"", byte_by_byte(b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n")
+
+
+def sip_dripped(request: bytes) -> Answer:
     """A whole, matching 200 OK to the OPTIONS request, sent one byte at a time."""
     text = request.decode()
     echoed = [
         line for line in text.split("\r\n") if re.match(r"(?i)(via|from|to|call-id|cseq):", line)
     ]
     response = "\r\n".join(["SIP/2.0 200 OK", *echoed, "Content-Length: 0", "", ""])
-    return b"", response.encode()
+    return b"", byte_by_byte(response.encode())
 
 
-def dns_dripped(request: bytes) -> tuple[bytes, bytes]:
+def dns_dripped(request: bytes) -> Answer:
     """A whole, matching answer to the query, length-prefixed, sent one byte at a time."""
     query = dns.message.from_wire(request)
     answer = dns.message.make_response(query)
     answer.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1"))
     wire = answer.to_wire()
-    return b"", len(wire).to_bytes(2, "big") + wire
+    return b"", byte_by_byte(len(wire).to_bytes(2, "big") + wire)
 
 
 def elapsed(run: Callable[[], Any]) -> tuple[Any, float]:
@@ -189,8 +193,8 @@ def settled(baseline: tuple[int, int]) -> tuple[int, int]:
         time.sleep(0.05)
 
 
-def banner_at_once(request: bytes) -> tuple[bytes, bytes]:
-    return b"SSH-2.0-x\r\n", b""
+def banner_at_once(request: bytes) -> Answer:
+    return b"SSH-2.0-x\r\n", iter([])
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ the owner closed and the process then gave to another socket.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 import time
@@ -25,9 +26,19 @@ from functools import partial
 from typing import Any, Self
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+REQUEST_FAILURES = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+"""What a failed request can raise, including one whose connection the deadline cut mid-read
+(http.client and urllib3 errors surface unwrapped when a streamed body is read)."""
 
 
 class Deadline:

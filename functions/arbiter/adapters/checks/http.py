@@ -15,7 +15,6 @@ https pool makes connections that keep the peer certificate in DER, so it works 
 
 from __future__ import annotations
 
-import http.client
 import math
 import socket
 import ssl
@@ -31,6 +30,7 @@ from urllib3.util import Timeout
 
 import arbiter
 from arbiter.adapters.checks.deadline import (
+    REQUEST_FAILURES,
     Deadline,
     WatchedHTTPSConnection,
     WatchedHTTPSPool,
@@ -75,22 +75,13 @@ class _Seen:
     cert_expires_at: datetime | None = None
 
 
-_FAILURES = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
-"""What a failed request raises, including a connection the deadline cut mid-read."""
-
-
 def check_http(check: HttpCheck) -> CheckResult:
     start = time.perf_counter()
     seen = _Seen()
     with Deadline(check.timeout, start) as deadline:
         try:
             reason = _probe(check, deadline, seen)
-        except _FAILURES as exc:
+        except REQUEST_FAILURES as exc:
             reason = failure_reason(exc, check.timeout)
     if deadline.expired:
         # The watchdog cut the connection; what the library made of that (a short read, a
