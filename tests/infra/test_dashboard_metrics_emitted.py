@@ -23,6 +23,7 @@ from moto import mock_aws
 from arbiter import runtime
 from arbiter.handlers import act, decide, override, probe
 from arbiter.local.context import LocalContext
+from arbiter.observability import metrics
 from tests.factories import REGIONS, at, config_dict
 from tests.infra.helpers import render
 from tests.integration.servers import HttpSite
@@ -124,7 +125,9 @@ def emitted(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[Emitted]]:
     """The metrics that the four handlers print through a failover whose runbook fails."""
+    # The demo disables metrics for the process, and Powertools then keeps what it was given.
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics.clear_metrics()
     found: list[Emitted] = []
 
     def run(handler: Any, event: Any, name: str) -> Any:

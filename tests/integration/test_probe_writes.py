@@ -18,7 +18,7 @@ from arbiter import runtime
 from arbiter.core.schedule import round_budget
 from arbiter.handlers import probe
 from arbiter.local.context import LocalContext
-from arbiter.observability import logger
+from arbiter.observability import logger, metrics
 from tests.factories import T0, config_dict
 from tests.integration.servers import HttpSite, TcpSite
 
@@ -85,6 +85,9 @@ def stalled_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[T
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{table.port}",
         }.items():
             monkeypatch.setenv(key, value)
+        # The demo disables metrics for the process, and Powertools then keeps what it was given.
+        monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+        metrics.clear_metrics()
         runtime.install(None)
         try:
             yield table
