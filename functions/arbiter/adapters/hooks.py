@@ -24,7 +24,7 @@ from urllib3.util import Timeout
 
 import arbiter
 from arbiter.adapters.aws import AwsApi
-from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, mount_watched
+from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
 from arbiter.core.config import Webhook
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
 
@@ -100,10 +100,7 @@ def _post(
     """The status and, for a 2xx, the answer's body (at most ANSWER_LIMIT bytes)."""
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     timeout: Any = Timeout(total=hook.timeout)
-    with requests.Session() as session:
-        # Only direct connections are watched by the deadline: no proxy from the environment.
-        session.trust_env = False
-        mount_watched(session, deadline)
+    with watched_session(deadline) as session:
         response = session.post(
             hook.url,
             data=body,

@@ -10,8 +10,7 @@ The watchdog keeps a duplicate of each watched descriptor (shutdown acts on the 
 not on the descriptor) and closes it on release: it never shuts down a descriptor number that
 the owner closed and the process then gave to another socket.
 
-    with Deadline(2.0) as deadline, requests.Session() as session:
-        mount_watched(session, deadline)
+    with Deadline(2.0) as deadline, watched_session(deadline) as session:
         ...  # deadline.expired: the watchdog cut the connection, so the verdict is a timeout
 """
 
@@ -46,7 +45,6 @@ class Deadline:
     manager it is armed in the watchdog on entry and releases its sockets on exit."""
 
     def __init__(self, timeout: float, start: float | None = None) -> None:
-        self.timeout = timeout
         self.at = (time.perf_counter() if start is None else start) + timeout
         self.expired = False
         """The watchdog fired: what a library says about the cut connection is not the cause."""
@@ -183,13 +181,17 @@ class _WatchedAdapter(HTTPAdapter):
         }
 
 
-def mount_watched(
-    session: requests.Session,
-    deadline: Deadline,
-    https_pool: type[HTTPSConnectionPool] = WatchedHTTPSPool,
-) -> None:
-    """Make every connection of ``session`` watched by ``deadline``. ``https_pool`` is a
-    subclass of WatchedHTTPSPool for connections that do more (keep the peer certificate)."""
+def watched_session(
+    deadline: Deadline, https_pool: type[HTTPSConnectionPool] = WatchedHTTPSPool
+) -> requests.Session:
+    """A session whose every connection ``deadline`` watches. ``https_pool``: a subclass of
+    WatchedHTTPSPool for connections that do more (keep the peer certificate).
+
+    It takes nothing from the environment: a proxy's connection would not be watched (and a
+    probe measures the direct path), and no .netrc adds credentials to a request."""
+    session = requests.Session()
+    session.trust_env = False
     adapter = _WatchedAdapter(deadline, https_pool)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    return session

@@ -34,7 +34,7 @@ from arbiter.adapters.checks.deadline import (
     Deadline,
     WatchedHTTPSConnection,
     WatchedHTTPSPool,
-    mount_watched,
+    watched_session,
 )
 from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, shown, timeout_reason
@@ -102,11 +102,7 @@ def _probe(check: HttpCheck, deadline: Deadline, seen: _Seen) -> str:
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     timeout: Any = Timeout(total=check.timeout)
     # One Session per call: Session is not thread-safe, and a probe wants a fresh connection.
-    with requests.Session() as session:
-        # The probe measures the direct path from its region: no proxy or .netrc from the
-        # environment (and no scan of os.environ on every request).
-        session.trust_env = False
-        mount_watched(session, deadline, https_pool=_CertKeepingPool)
+    with watched_session(deadline, https_pool=_CertKeepingPool) as session:
         response = session.request(
             check.method,
             check.url,
