@@ -238,23 +238,15 @@ class HttpSite:
         self.stop()
 
 
-class TcpSite:
-    """A loopback TCP server: on each connection it sends ``banner`` (if any), then holds the
-    connection open, silent, until the client closes, ``stop()`` or MAX_HOLD."""
+class _TcpServer:
+    """A loopback TCP listener whose accept loop hands each connection to ``_accepted``."""
 
-    def __init__(self, host: str = "127.0.0.1", *, banner: str | bytes | None = None) -> None:
+    def __init__(self, host: str) -> None:
         self.host = host
-        self._banner = banner.encode() if isinstance(banner, str) else banner
         self._stopping = threading.Event()
-        self._held: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
-
-    def set_banner(self, banner: str | bytes | None) -> None:
-        """What the next connections receive; None sends nothing."""
-        with self._lock:
-            self._banner = banner.encode() if isinstance(banner, str) else banner
 
     @property
     def port(self) -> int:
@@ -266,14 +258,14 @@ class TcpSite:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.bind((self.host, 0))
-        listener.listen(64)
+        listener.listen(128)
         listener.settimeout(0.05)
         self._listener = listener
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
         return self
 
-    def _serve(self) -> None:
+    def _accept(self) -> None:
         assert self._listener is not None
         # Each pass waits at most the accept timeout; stop() ends the loop.
         while not self._stopping.is_set():
@@ -283,12 +275,10 @@ class TcpSite:
                 continue
             except OSError:
                 return
-            with self._lock:
-                banner = self._banner
-                self._held.append(conn)
-            if banner:
-                with contextlib.suppress(OSError):
-                    conn.sendall(banner)
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         self._stopping.set()
@@ -296,16 +286,42 @@ class TcpSite:
             self._thread.join(timeout=5)
         if self._listener is not None:
             self._listener.close()
-        with self._lock:
-            for conn in self._held:
-                conn.close()
-            self._held.clear()
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class TcpSite(_TcpServer):
+    """A loopback TCP server: on each connection it sends ``banner`` (if any), then holds the
+    connection open, silent, until the client closes, ``stop()`` or MAX_HOLD."""
+
+    def __init__(self, host: str = "127.0.0.1", *, banner: str | bytes | None = None) -> None:
+        super().__init__(host)
+        self._banner = banner.encode() if isinstance(banner, str) else banner
+        self._held: list[socket.socket] = []
+
+    def set_banner(self, banner: str | bytes | None) -> None:
+        """What the next connections receive; None sends nothing."""
+        with self._lock:
+            self._banner = banner.encode() if isinstance(banner, str) else banner
+
+    def _accepted(self, conn: socket.socket) -> None:
+        with self._lock:
+            banner = self._banner
+            self._held.append(conn)
+        if banner:
+            with contextlib.suppress(OSError):
+                conn.sendall(banner)
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
 
 
 def read_request(conn: socket.socket) -> bytes:
@@ -350,7 +366,7 @@ def byte_by_byte(data: bytes) -> Iterator[bytes]:
     return (data[i : i + 1] for i in range(len(data)))
 
 
-class DripSite:
+class DripSite(_TcpServer):
     """A tarpit on loopback. On each connection it reads the request with ``read``, then sends
     what ``answer(request)`` gives: ``head`` at once, then each piece of ``drip`` with
     ``interval`` seconds between them, until all is sent, the client hangs up, ``stop()`` or
@@ -370,23 +386,13 @@ class DripSite:
         tls: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        self.host = host
+        super().__init__(host)
         self._answer = answer
         self._read = read
         self._interval = interval
         self._tls = tls
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
         self._connections = 0
         self._sent = 0
-        self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._listener is None:
-            raise RuntimeError("the site is not started")
-        return int(self._listener.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -404,30 +410,10 @@ class DripSite:
         with self._lock:
             return self._sent
 
-    def start(self) -> Self:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.bind((self.host, 0))
-        listener.listen(128)
-        listener.settimeout(0.05)
-        self._listener = listener
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-        return self
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        # Each pass waits at most the accept timeout; stop() ends the loop.
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _accepted(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections += 1
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         # A client that hangs up ends this thread at the next byte (EPIPE or a reset).
@@ -452,19 +438,6 @@ class DripSite:
                 self._sent += len(piece)
             if self._stopping.wait(self._interval):
                 return
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager
