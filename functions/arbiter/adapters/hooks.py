@@ -16,7 +16,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3
@@ -24,9 +24,11 @@ from urllib3.util import Timeout
 
 import arbiter
 from arbiter.adapters.aws import AwsApi
-from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
 from arbiter.core.config import Webhook
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
+
+if TYPE_CHECKING:
+    from arbiter.adapters.checks.deadline import Deadline
 
 ANSWER_LIMIT = 64 * 1024
 """Bytes of a hook's answer read at most (it is a small JSON object); a longer one is refused."""
@@ -67,9 +69,12 @@ class WebhookClient:
     def call(self, hook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         headers = self._headers(hook, body)
-        with Deadline(hook.timeout) as deadline:
+        # Here, not at import: the checks package would add its checkers to every cold start.
+        from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
+
+        with Deadline(hook.timeout) as deadline, watched_session(deadline) as session:
             try:
-                status, answer = _post(hook, body, headers, deadline)
+                status, answer = _post(session, hook, body, headers)
             except REQUEST_FAILURES as exc:
                 raise _failed(hook, deadline, exc) from exc
         if deadline.expired:  # cut mid-answer: what was read is not the whole answer
@@ -95,25 +100,24 @@ class WebhookClient:
 
 
 def _post(
-    hook: Webhook, body: bytes, headers: dict[str, str], deadline: Deadline
+    session: requests.Session, hook: Webhook, body: bytes, headers: dict[str, str]
 ) -> tuple[int, bytes]:
     """The status and, for a 2xx, the answer's body (at most ANSWER_LIMIT bytes)."""
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     timeout: Any = Timeout(total=hook.timeout)
-    with watched_session(deadline) as session:
-        response = session.post(
-            hook.url,
-            data=body,
-            headers=headers,
-            timeout=timeout,
-            verify=hook.verify_tls,
-            allow_redirects=False,
-            stream=True,
-        )
-        with response:
-            if not 200 <= response.status_code < 300:
-                return response.status_code, b""
-            return response.status_code, _read_capped(response)
+    response = session.post(
+        hook.url,
+        data=body,
+        headers=headers,
+        timeout=timeout,
+        verify=hook.verify_tls,
+        allow_redirects=False,
+        stream=True,
+    )
+    with response:
+        if not 200 <= response.status_code < 300:
+            return response.status_code, b""
+        return response.status_code, _read_capped(response)
 
 
 def _read_capped(response: requests.Response) -> bytes:
