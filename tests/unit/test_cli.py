@@ -71,6 +71,27 @@ def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert code == 1 and "cannot read the file" in err
 
 
+def test_validate_a_file_that_is_not_utf8(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes((ROOT / "arbiter.example.yaml").read_bytes().replace(b"Frankfurt", b"K\xf6ln"))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}: invalid (1 problem)" in err
+    assert "error: not UTF-8 text: byte 0xf6 on line " in err
+    assert "Traceback" not in out + err
+
+
+def test_validate_a_duplicate_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        (ROOT / "arbiter.example.yaml").read_text().replace("rise: 2", "rise: 2\n  rise: 3")
+    )
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 1 and "duplicate key 'rise' (first at line " in err
+
+
 def test_override_commands_invoke_the_function_and_render_the_answer(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

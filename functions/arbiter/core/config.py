@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -428,23 +429,111 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(source, validation_messages(exc)) from None
 
 
-def load_config_text(text: str, source: str = "config") -> Config:
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus its silent surprises: a key given twice in one mapping
+    (PyYAML keeps the last) and an impossible date (a bare ``ValueError``, no position)."""
+
+    def compose_mapping_node(self, anchor: dict[Any, yaml.Node]) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+                continue
+            first = seen.setdefault((key.tag, key.value), key)
+            if first is not key:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"duplicate key {key.value!r} (first at line {first.start_mark.line + 1}); "
+                    "YAML would keep only the last",
+                    key.start_mark,
+                )
+        return node
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
+            ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """One YAML document; anything wrong with it is a ConfigError naming the line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"line {line}: character U+{exc.character:04X} is not allowed in YAML"
+        raise ConfigError(source, [f"not valid YAML: {problem}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"not valid YAML: {where}{problem}"]) from None
+    except RecursionError:
+        raise ConfigError(source, ["not valid YAML: nested too deeply"]) from None
+    _reject_surrogates(data, source)
+    return data
+
+
+def _reject_surrogates(data: Any, source: str) -> None:
+    """A ``"\\ud800"`` escape gives a string that is not Unicode text: it would pass
+    validation and fail later, when the config is written out as UTF-8."""
+    seen: set[int] = set()
+    todo: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while todo:
+        item, loc = todo.pop()
+        if id(item) in seen:
+            continue  # a YAML alias: each object once, so `&a [*a]` ends
+        seen.add(id(item))
+        if isinstance(item, dict):
+            todo += [(key, loc) for key in item]
+            todo += [(value, (*loc, str(key))) for key, value in item.items()]
+        elif isinstance(item, list):
+            todo += [(value, (*loc, i)) for i, value in enumerate(item)]
+        elif isinstance(item, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+            raise ConfigError(
+                source, [f"{format_loc(loc, {})}: a \\u escape gives a lone surrogate, not text"]
+            )
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file; an unreadable or undecodable one is a ConfigError."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            str(path),
+            [f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded"],
+        ) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    return parse_yaml(read_text(path), str(path))
+
+
+def _config_of(data: Any, source: str) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping of keys to values"])
     return parse_config(data, source)
 
 
+def load_config_text(text: str, source: str = "config") -> Config:
+    return _config_of(parse_yaml(text, source), source)
+
+
 def load_config(path: str) -> Config:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
-    return load_config_text(text, path)
+    return _config_of(read_yaml(path), path)

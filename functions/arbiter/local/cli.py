@@ -19,7 +19,8 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
     except ConfigError as exc:
-        print(f"{exc.source}: invalid ({len(exc.problems)} problems)", file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{exc.source}: invalid ({count} problem{'s' * (count != 1)})", file=sys.stderr)
         for problem in exc.problems:
             print(f"  error: {problem}", file=sys.stderr)
         return 1
