@@ -53,9 +53,15 @@ def test_a_merge_key_may_be_overridden() -> None:
 
 def test_an_impossible_date_is_a_yaml_error_not_a_traceback() -> None:
     assert problems_of_text("home_region: 2026-02-30\n") == [
-        "not valid YAML: line 1, column 14: '2026-02-30' is not a date "
-        "(day is out of range for month)"
+        "not valid YAML: line 1, column 14: '2026-02-30' cannot be read as a date: "
+        "day is out of range for month"
     ]
+
+
+def test_an_integer_too_long_to_read_is_a_yaml_error() -> None:
+    (problem,) = problems_of_text("decision:\n  fall: " + "9" * 5000)
+    assert problem.startswith("not valid YAML: line 2, column 9: '9999")
+    assert "cannot be read as an integer: Exceeds the limit (4300 digits)" in problem
 
 
 def test_deep_nesting_is_a_yaml_error() -> None:

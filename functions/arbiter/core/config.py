@@ -434,7 +434,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, minus its silent surprises: a key given twice in one mapping
-    (PyYAML keeps the last) and an impossible date (a bare ``ValueError``, no position)."""
+    (PyYAML keeps the last), and a scalar it cannot convert (a bare ``ValueError``)."""
 
     def compose_mapping_node(self, anchor: dict[Any, yaml.Node]) -> yaml.MappingNode:
         node = super().compose_mapping_node(anchor)
@@ -453,16 +453,32 @@ class _StrictLoader(yaml.SafeLoader):
                 )
         return node
 
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+
+def _positioned(construct: Any, what: str) -> Any:
+    """A scalar constructor whose ValueError (``2026-02-30``, an integer of 5000 digits)
+    becomes a YAML error at the scalar's line."""
+
+    def constructor(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
         try:
-            return super().construct_yaml_timestamp(node)
+            return construct(loader, node)
         except ValueError as exc:
+            reason = str(exc).split(";")[0]
             raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
+                None,
+                None,
+                f"{node.value[:40]!r} cannot be read as {what}: {reason}",
+                node.start_mark,
             ) from None
 
+    return constructor
 
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:int", _positioned(yaml.SafeLoader.construct_yaml_int, "an integer")
+)
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _positioned(yaml.SafeLoader.construct_yaml_timestamp, "a date")
+)
 
 
 def parse_yaml(text: str, source: str) -> Any:
