@@ -8,6 +8,7 @@ file the functions can read.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
@@ -33,22 +34,63 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+LONGEST = 3650 * DAY
+"""No duration, bounded or not, goes past this: a datetime plus it cannot overflow."""
+LAMBDA_MAX_TIMEOUT = 900.0
+"""AWS Lambda stops any function after 15 minutes."""
+
+
 def _parse_duration(value: Any) -> Any:
     """Accept seconds as a number, or a string such as ``"30s"``, ``"5m"``, ``"2h"``."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
-    if isinstance(value, int | float):
-        return float(value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
             raise ValueError(f"{value!r} is not a duration such as 30, '30s', '5m' or '1h'")
-        return float(match.group(1)) * _UNIT[match.group(2)]
-    return value
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    elif isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+    else:
+        return value
+    if math.isnan(seconds):
+        raise ValueError("expected a number of seconds, not NaN")
+    if abs(seconds) > LONGEST:
+        shown = repr(value) if isinstance(value, str) else f"{seconds:g}"
+        raise ValueError(f"{shown} is longer than any setting allows ({fmt_seconds(LONGEST)})")
+    return seconds
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``600.0`` -> ``10m``; ``90.0`` -> ``90s``; ``1.5`` -> ``1.5s``."""
+    for unit, size in (("d", DAY), ("h", HOUR), ("m", MINUTE)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _at_most(limit: float, why: str) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if seconds > limit:
+            raise ValueError(f"{fmt_seconds(seconds)} is more than {fmt_seconds(limit)}: {why}")
+        return seconds
+
+    return AfterValidator(check)
 
 
 Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
 NonNegSeconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
+CheckTimeout = Annotated[
+    Seconds,
+    _at_most(
+        LAMBDA_MAX_TIMEOUT,
+        "a round runs inside one probe function invocation, which Lambda stops at 15m",
+    ),
+]
 
 AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
@@ -81,11 +123,11 @@ class HttpCheck(_Model):
     """The response body must contain this string (haproxy ``http-check expect string``)."""
     expect_body_not: str | None = Field(default=None, min_length=1)
     """The response body must not contain this string (haproxy ``expect ! string``)."""
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     verify_tls: bool = True
     required: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
-    cert_warning_days: int = Field(default=14, ge=0)
+    cert_warning_days: int = Field(default=14, ge=0, le=365)
     """For https: warn (never fail) when the server's certificate expires within this many days."""
 
     @model_validator(mode="after")
@@ -103,7 +145,7 @@ class TcpCheck(_Model):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     expect_banner: str | None = Field(default=None, min_length=1)
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
 
 
@@ -144,7 +186,7 @@ class DnsCheck(_Model):
     )
     """Each string must be a whole record value or word in the answer (``203.0.113.1`` does
     not match ``203.0.113.10``)."""
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
 
 
@@ -159,7 +201,7 @@ class SipCheck(_Model):
     expect_status: list[Annotated[int, Field(ge=200, le=699)]] = Field(
         default_factory=lambda: [200], min_length=1
     )
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
     uri: str | None = Field(default=None, pattern=r"^sips?:[^\s<>]+$")
     """The Request-URI; default ``sip:<host>:<port>``."""
@@ -229,8 +271,16 @@ def _check_record_value(rtype: RecordType, value: str, site: SiteName) -> None:
 
 class Dns(_Model):
     records: list[DnsRecord] = Field(default_factory=list)
-    verify_timeout: Seconds = 120.0
-    """How long the act function waits for Route 53 to report a change INSYNC."""
+    verify_timeout: Annotated[
+        Seconds,
+        _at_most(
+            600.0,
+            "it is the act function's whole wait for a change across its retries, and Lambda "
+            "stops that function at 15m",
+        ),
+    ] = 120.0
+    """The act function's whole wait, across its retries, for Route 53 to report a change
+    INSYNC (its own timeout is this plus 60 s)."""
 
 
 class Webhook(_Model):
@@ -240,13 +290,17 @@ class Webhook(_Model):
     url: str = Field(pattern=r"^https?://[^\s/]+")
     secret: str | None = Field(default=None, min_length=1)
     """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
-    timeout: Seconds = 10.0
+    timeout: Annotated[
+        Seconds, _at_most(10.0, "the decider asks the gate inside its own 60 s pass")
+    ] = 10.0
     verify_tls: bool = True
 
 
 class Failback(_Model):
     policy: Literal["automatic", "manual"] = "automatic"
-    hold: NonNegSeconds = 300.0
+    hold: Annotated[
+        NonNegSeconds, _at_most(7 * DAY, "the service would stay on the secondary for over a week")
+    ] = 300.0
     """How long the primary must have been UP before an automatic failback."""
     gate: Webhook | None = None
     """Asked before an automatic failback; must answer ``{"synced": true}`` (data written on
@@ -268,10 +322,14 @@ class Service(_Model):
 
 
 class Probe(_Model):
-    interval: Seconds = 60.0
+    interval: Annotated[
+        Seconds, _at_most(HOUR, "an outage would go unnoticed for fall x interval")
+    ] = 60.0
     """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
     several rounds, since EventBridge schedules have a one-minute granularity."""
-    retention: Seconds = 86400.0
+    retention: Annotated[
+        Seconds, _at_most(365 * DAY, "older rounds serve no decision and only grow the table")
+    ] = DAY
     """How long observations are kept before DynamoDB's TTL removes them."""
 
     @field_validator("interval")
@@ -289,13 +347,19 @@ class Decision(_Model):
     rise: int = Field(default=2, ge=1, le=100)
     quorum: int | None = Field(default=None, ge=1)
     """Regions that must agree; default: a strict majority of the probe regions."""
-    stale_after: Seconds | None = None
+    stale_after: (
+        Annotated[Seconds, _at_most(DAY, "a region silent that long must not vote")] | None
+    ) = None
     """A region whose latest round is older than this does not vote (default: 3 intervals)."""
-    max_switches: int = Field(default=3, ge=1)
+    max_switches: int = Field(default=3, ge=1, le=100)
     """Flap damping: at most this many automatic switches per ``switch_window``; past it
     automatic actions pause and an alert says why."""
-    switch_window: Seconds = 3600.0
-    runbook_timeout: Seconds = 900.0
+    switch_window: Annotated[
+        Seconds, _at_most(7 * DAY, "flap damping counts switches over a week at most")
+    ] = HOUR
+    runbook_timeout: Annotated[
+        Seconds, _at_most(DAY, "a lost act invocation must be started again the same day")
+    ] = 900.0
     """A switch whose runbook has neither finished nor failed after this long (its act
     invocation was lost) is started again; runbooks resume, so this repeats nothing."""
 
