@@ -7,6 +7,7 @@ file the functions can read.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
@@ -92,7 +93,35 @@ CheckTimeout = Annotated[
     ),
 ]
 
-AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_PARTITION_REGIONS = {
+    "aws": """
+        us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 ca-west-1 mx-central-1 sa-east-1
+        eu-west-1 eu-west-2 eu-west-3 eu-central-1 eu-central-2 eu-north-1 eu-south-1 eu-south-2
+        af-south-1 il-central-1 me-south-1 me-central-1 ap-south-1 ap-south-2 ap-east-1
+        ap-east-2 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-southeast-1 ap-southeast-2
+        ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-6 ap-southeast-7
+    """,
+    "aws-us-gov": "us-gov-west-1 us-gov-east-1",
+    "aws-cn": "cn-north-1 cn-northwest-1",
+}
+AWS_REGIONS = {
+    region: partition
+    for partition, regions in _PARTITION_REGIONS.items()
+    for region in regions.split()
+}
+"""The AWS regions Arbiter can run in (commercial, GovCloud, China), by partition. When AWS
+opens a region, add it here (botocore's ``data/endpoints.json`` lists them)."""
+
+
+def _aws_region(name: str) -> str:
+    if name not in AWS_REGIONS:
+        close = difflib.get_close_matches(name, AWS_REGIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (e.g. eu-west-1, us-east-1)"
+        raise ValueError(f"{name!r} is not an AWS region{hint}")
+    return name
+
+
+AwsRegion = Annotated[str, AfterValidator(_aws_region)]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
 
 
@@ -373,8 +402,8 @@ class Notifications(_Model):
 class Config(_Model):
     app: str = Field(default="arbiter", pattern=NAME)
     """Prefix of stack, table, topic and function names."""
-    home_region: str = Field(pattern=AWS_REGION)
-    probe_regions: list[Annotated[str, Field(pattern=AWS_REGION)]] = Field(min_length=3)
+    home_region: AwsRegion
+    probe_regions: list[AwsRegion] = Field(min_length=3)
     probe: Probe = Field(default_factory=Probe)
     decision: Decision = Field(default_factory=Decision)
     notifications: Notifications = Field(default_factory=Notifications)
@@ -391,6 +420,18 @@ class Config(_Model):
     def _unique_services(cls, services: list[Service]) -> list[Service]:
         _reject_duplicates(s.name for s in services)
         return services
+
+    @model_validator(mode="after")
+    def _one_partition(self) -> Config:
+        home = AWS_REGIONS[self.home_region]
+        for i, region in enumerate(self.probe_regions):
+            if AWS_REGIONS[region] != home:
+                raise ValueError(
+                    f"probe_regions[{i}]: {region!r} is in the {AWS_REGIONS[region]} partition "
+                    f"and home_region {self.home_region!r} in {home}; one deployment cannot "
+                    "span partitions"
+                )
+        return self
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> Config:
