@@ -53,3 +53,116 @@ def test_regions_of_two_partitions_are_refused() -> None:
         "probe_regions[2]: 'cn-north-1' is in the aws-cn partition and home_region "
         "'eu-west-1' in aws; one deployment cannot span partitions"
     ]
+
+
+# -- URLs, hosts, headers, labels -----------------------------------------------------------
+
+
+def with_check(**fields: Any) -> dict[str, Any]:
+    data = config_dict()
+    data["services"][0]["primary"]["checks"][0].update(fields)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://h.example.com:70000/", "the URL's port '70000' is not a number from 1 to 65535"),
+        ("http://h.example.com:0/", "the URL's port '0' is not a number from 1 to 65535"),
+        ("http://h.example.com:http/", "the URL's port 'http' is not a number from 1 to 65535"),
+        ("http://[::1/health", "the URL does not parse (Invalid IPv6 URL)"),
+        ("ftp://h.example.com/", "the URL must start with http:// or https:// and a host"),
+        ("https:///health", "the URL must start with http:// or https:// and a host"),
+        ("http://h.example.com/a b", "the URL contains a space or a control character"),
+        ("http://h.example.com/\x00", "the URL contains a space or a control character"),
+        ("http://a..b/", "'a..b' has an empty label (a leading dot, or two in a row)"),
+        ("http://a_b!c/", "'a_b!c' is neither an IP address nor a host name"),
+    ],
+)
+def test_urls_that_cannot_be_fetched_are_refused(url: str, expected: str) -> None:
+    (problem,) = problems_of(with_check(url=url))
+    assert problem.startswith(f"{CHECK}.url: {expected}")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/health", "https://[2001:db8::1]/x?y=1", "http://localhost/"]
+)
+def test_urls_that_can_be_fetched_are_accepted(url: str) -> None:
+    parse_config(with_check(url=url))
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:s3cret@h.example.com/", "https://tok@h.example.com/"]
+)
+def test_credentials_in_a_url_are_refused_without_echoing_them(url: str) -> None:
+    data = config_dict()
+    data["services"][0]["failback"]["gate"] = {"url": url}
+    data["services"][0]["secondary"]["checks"][0]["url"] = url
+    found = problems_of(data)
+    assert [p.split(":")[0] for p in found] == [
+        "services[0].secondary.checks[0].url",
+        "services[0].failback.gate.url",
+    ]
+    assert all("holds credentials (user:password@host)" in p for p in found)
+    assert not any("s3cret" in p or "tok" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("fra.example.com:22", "neither an IP address nor a host name (letters, digits, '-' and "
+         "'_' between dots); give the port in `port`"),
+        ("fra example.com", "'fra example.com' contains a space"),
+        ("fra.example.com\r\nX-Evil: 1", "contains a control character (U+000D)"),
+        ("münchen.example", "contains a non-ASCII character: write the name in its punycode"),
+    ],
+)  # fmt: skip
+def test_tcp_and_sip_hosts_must_be_resolvable_names(host: str, expected: str) -> None:
+    data = config_dict()
+    data["services"][0]["primary"]["checks"] = [
+        {"type": "tcp", "name": "ssh", "host": host, "port": 22},
+        {"type": "sip", "name": "sbc", "host": host},
+    ]
+    found = problems_of(data)
+    assert [p.split(": ", 1)[0] for p in found] == [f"{CHECK}.host", f"{CHECK[:-2]}1].host"]
+    assert all(expected in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-Probe": "1\r\nX-Evil: yes"}, "header 'X-Probe': a line break (CR or LF) in a header"),
+        ({"X-Probe": "1\nX-Evil: yes"}, "header 'X-Probe': a line break (CR or LF) in a header"),
+        ({"X-Evil\r\nHost": "x"}, "header 'X-Evil\\r\\nHost': a line break (CR or LF)"),
+        ({"X Probe": "1"}, "header 'X Probe': a header name is letters, digits and"),
+        ({"X-Probe": "a\x00b"}, "header 'X-Probe': the value contains a control character"),
+        ({"X-Probe": " 1"}, "header 'X-Probe': the value starts with a space"),
+        ({"X-Probe": "\u20ac"}, "header 'X-Probe': the value has characters beyond Latin-1"),
+    ],
+)
+def test_header_injection_and_unsendable_headers_are_refused(
+    headers: dict[str, str], expected: str
+) -> None:
+    (problem,) = problems_of(with_check(headers=headers))
+    assert problem.startswith(f"{CHECK}.headers: {expected}")
+    assert "Evil: yes" not in problem  # a value is never echoed
+
+
+def test_labels_and_check_names_with_control_characters_are_refused() -> None:
+    data = config_dict()
+    data["services"][0]["primary"]["label"] = "Frankfurt\nDC"
+    data["services"][0]["secondary"]["checks"][0]["name"] = "health\x1b[31m"
+    data["services"][0]["name"] = "web\n"
+    assert problems_of(data) == [
+        "services[0].name: String should match pattern '^[a-z][a-z0-9-]{0,39}$'",
+        "services[0].primary.label: 'Frankfurt\\nDC' contains a control character (U+000A)",
+        "services[0].secondary.checks[0].name: 'health\\x1b[31m' contains a control character "
+        "(U+001B)",
+    ]
+
+
+def test_a_bidi_override_in_a_label_is_refused() -> None:
+    data = config_dict()
+    data["services"][0]["primary"]["label"] = "Frankfurt \u202eCD"
+    (problem,) = problems_of(data)
+    assert problem.endswith("contains a control character (U+202E)")

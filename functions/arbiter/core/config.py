@@ -11,10 +11,12 @@ import difflib
 import ipaddress
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -123,6 +125,127 @@ def _aws_region(name: str) -> str:
 
 AwsRegion = Annotated[str, AfterValidator(_aws_region)]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+"""Control, format and line-separator characters: they break a log or notification line."""
+
+
+def _printable(text: str) -> str:
+    for char in text:
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(f"{text!r} contains a control character (U+{ord(char):04X})")
+    return text
+
+
+Label = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
+"""A name a person reads in notifications and logs (a site's label, a check's name)."""
+
+
+def _dns_name(name: str) -> str:
+    """A domain name as Route 53 takes it: printable ASCII without spaces, labels of 1 to 63
+    characters, at most 253 in all, and an optional trailing dot."""
+    for char in name:
+        if not "!" <= char <= "~":
+            if char == " ":
+                what = "a space"
+            elif char.isprintable():
+                what = "a non-ASCII character: write the name in its punycode form (xn--...)"
+            else:
+                what = f"a control character (U+{ord(char):04X})"
+            raise ValueError(f"{name!r} contains {what}")
+    bare = name.removesuffix(".")
+    if not bare:
+        raise ValueError("a DNS name needs at least one label")
+    if len(bare) > 253:
+        raise ValueError(f"the name has {len(bare)} characters; a DNS name has at most 253")
+    for label in bare.split("."):
+        if not label:
+            raise ValueError(f"{name!r} has an empty label (a leading dot, or two in a row)")
+        if len(label) > 63:
+            raise ValueError(
+                f"the label {label[:20]!r}... has {len(label)} characters; a label has at most 63"
+            )
+    return name
+
+
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _host(host: str) -> str:
+    """An IP address or a host name: what the probe's resolver can look up."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    _dns_name(host)
+    if not all(_HOST_LABEL.fullmatch(label) for label in host.removesuffix(".").split(".")):
+        hint = "; give the port in `port`" if ":" in host else ""
+        raise ValueError(
+            f"{host!r} is neither an IP address nor a host name "
+            f"(letters, digits, '-' and '_' between dots){hint}"
+        )
+    return host
+
+
+Host = Annotated[str, AfterValidator(_host)]
+
+
+def _query_name(name: str) -> str:
+    return name if name == "." else _dns_name(name)
+
+
+def _web_url(url: str) -> str:
+    """A URL that requests can fetch as it is. Never echoed: it may hold a password."""
+    if any(char.isspace() or unicodedata.category(char) in _UNPRINTABLE for char in url):
+        raise ValueError("the URL contains a space or a control character")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"the URL does not parse ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("the URL must start with http:// or https:// and a host")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "the URL holds credentials (user:password@host): the config is bundled into the "
+            "Lambda asset and logged; use a URL that needs none"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        shown = parts.netloc.rpartition("]")[2].partition(":")[2]
+        raise ValueError(f"the URL's port {shown[:12]!r} is not a number from 1 to 65535")
+    _host(parts.hostname or "")
+    return url
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """What requests or the HTTP wire would do wrong with this header. Values may be secret:
+    never echoed."""
+    if any(char in "\r\n" for char in name + value):
+        return "a line break (CR or LF) in a header would inject another header"
+    if not _HEADER_NAME.fullmatch(name):
+        return "a header name is letters, digits and !#$%&'*+.^_`|~-"
+    if any(unicodedata.category(char) == "Cc" and char != "\t" for char in value):
+        return "the value contains a control character"
+    if value[:1].isspace():
+        return "the value starts with a space, which requests refuses"
+    if any(ord(char) > 0xFF for char in value):
+        return "the value has characters beyond Latin-1, which HTTP headers cannot carry"
+    return None
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        problem = _header_problem(name, value)
+        if problem:
+            raise ValueError(f"header {name!r}: {problem}")
+    return headers
 
 
 class SiteName(StrEnum):
@@ -142,8 +265,8 @@ class HttpCheck(_Model):
     """An haproxy-style HTTP check: expected status codes and optional body strings."""
 
     type: Literal["http"]
-    name: str = Field(min_length=1, max_length=64)
-    url: str = Field(pattern=r"^https?://[^\s/]+")
+    name: Label
+    url: WebUrl
     method: Literal["GET", "HEAD"] = "GET"
     expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
         default_factory=lambda: [200], min_length=1
@@ -155,7 +278,7 @@ class HttpCheck(_Model):
     timeout: CheckTimeout = 5.0
     verify_tls: bool = True
     required: bool = True
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(_headers)] = Field(default_factory=dict)
     cert_warning_days: int = Field(default=14, ge=0, le=365)
     """For https: warn (never fail) when the server's certificate expires within this many days."""
 
@@ -170,8 +293,8 @@ class TcpCheck(_Model):
     """Connect to host:port; optionally read a banner and compare its prefix."""
 
     type: Literal["tcp"]
-    name: str = Field(min_length=1, max_length=64)
-    host: str = Field(min_length=1)
+    name: Label
+    host: Host
     port: int = Field(ge=1, le=65535)
     expect_banner: str | None = Field(default=None, min_length=1)
     timeout: CheckTimeout = 5.0
@@ -189,7 +312,6 @@ def _ip_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
-DNS_NAME = r"^\.$|^(?:[^.\s]{1,63}\.)*[^.\s]{1,63}\.?$"
 DnsQueryType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV"]
 DnsRcode = Literal[
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -201,8 +323,8 @@ class DnsCheck(_Model):
     """Ask one DNS server directly (never the system resolver); check its rcode and answer."""
 
     type: Literal["dns"]
-    name: str = Field(min_length=1, max_length=64)
-    query: str = Field(max_length=254, pattern=DNS_NAME)
+    name: Label
+    query: Annotated[str, AfterValidator(_query_name)]
     """The name asked for, e.g. ``www.example.com``."""
     record_type: Annotated[DnsQueryType, BeforeValidator(_upper)] = "A"
     server: Annotated[str, AfterValidator(_ip_address)]
@@ -223,8 +345,8 @@ class SipCheck(_Model):
     """Send a SIP OPTIONS request (a "SIP ping") and check the final response's status."""
 
     type: Literal["sip"]
-    name: str = Field(min_length=1, max_length=64)
-    host: str = Field(min_length=1)
+    name: Label
+    host: Host
     port: int = Field(default=5060, ge=1, le=65535)
     transport: Literal["udp", "tcp"] = "udp"
     expect_status: list[Annotated[int, Field(ge=200, le=699)]] = Field(
@@ -232,7 +354,9 @@ class SipCheck(_Model):
     )
     timeout: CheckTimeout = 5.0
     required: bool = True
-    uri: str | None = Field(default=None, pattern=r"^sips?:[^\s<>]+$")
+    uri: Annotated[str, Field(pattern=r"^sips?:[^\s<>]+$"), AfterValidator(_printable)] | None = (
+        None
+    )
     """The Request-URI; default ``sip:<host>:<port>``."""
     from_user: str = Field(default="arbiter", pattern=r"^[A-Za-z0-9._~!*'()&=+$,;?/-]{1,64}$")
 
@@ -242,7 +366,7 @@ _CHECK_TAGS = {"http", "tcp", "dns", "sip"}
 
 
 class Site(_Model):
-    label: str | None = None
+    label: Label | None = None
     """A human name for the data center, used in notifications ("Frankfurt DC")."""
     checks: list[Check] = Field(min_length=1)
 
@@ -316,8 +440,8 @@ class Webhook(_Model):
     """An operator's endpoint, called with a JSON body signed by HMAC-SHA256 over
     ``<timestamp>.<body>`` (headers ``X-Arbiter-Timestamp``, ``X-Arbiter-Signature``)."""
 
-    url: str = Field(pattern=r"^https?://[^\s/]+")
-    secret: str | None = Field(default=None, min_length=1)
+    url: WebUrl
+    secret: Annotated[str, Field(min_length=1), AfterValidator(_printable)] | None = None
     """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
     timeout: Annotated[
         Seconds, _at_most(10.0, "the decider asks the gate inside its own 60 s pass")
@@ -394,9 +518,9 @@ class Decision(_Model):
 
 
 class Notifications(_Model):
-    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
-        default_factory=list
-    )
+    emails: list[
+        Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), AfterValidator(_printable)]
+    ] = Field(default_factory=list)
 
 
 class Config(_Model):
