@@ -166,3 +166,117 @@ def test_a_bidi_override_in_a_label_is_refused() -> None:
     data["services"][0]["primary"]["label"] = "Frankfurt \u202eCD"
     (problem,) = problems_of(data)
     assert problem.endswith("contains a control character (U+202E)")
+
+
+# -- DNS records ---------------------------------------------------------------------------
+
+RECORD = "services[0].dns.records[0]"
+
+
+def with_record(**fields: Any) -> dict[str, Any]:
+    data = config_dict()
+    data["services"][0]["dns"]["records"][0].update(fields)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("rtype", "primary", "secondary"),
+    [
+        ("A", ["203.0.113.10"], ["203.0.113.10"]),
+        ("A", ["203.0.113.10", "203.0.113.11"], ["203.0.113.11", "203.0.113.10"]),
+        ("AAAA", ["2001:db8::1"], ["2001:DB8:0::1"]),
+        ("CNAME", ["fra.example.com"], ["FRA.example.com."]),
+    ],
+)
+def test_the_same_values_for_both_sites_are_refused(
+    rtype: str, primary: list[str], secondary: list[str]
+) -> None:
+    data = with_record(type=rtype, values={"primary": primary, "secondary": secondary})
+    assert problems_of(data) == [
+        f"{RECORD}: values.primary and values.secondary are the same: a switch would change nothing"
+    ]
+
+
+def test_a_value_twice_for_one_site_is_refused() -> None:
+    values = {"primary": ["203.0.113.10", "203.0.113.10"], "secondary": ["198.51.100.10"]}
+    assert problems_of(with_record(values=values)) == [
+        f"{RECORD}: values.primary: '203.0.113.10' appears more than once"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("", "a DNS name needs at least one label"),
+        (".", "a DNS name needs at least one label"),
+        ("www..example.com", "'www..example.com' has an empty label"),
+        (".example.com", "'.example.com' has an empty label"),
+        ("x" * 64 + ".example.com", "the label 'xxxxxxxxxxxxxxxxxxxx'... has 64 characters"),
+        ("a." * 127 + "com", "the name has 257 characters; a DNS name has at most 253"),
+        ("www example.com", "'www example.com' contains a space"),
+        ("www\texample.com", "'www\\texample.com' contains a control character (U+0009)"),
+        ("exämple.com", "'exämple.com' contains a non-ASCII character: write the name in its"),
+    ],
+)
+def test_malformed_record_names_are_refused(name: str, expected: str) -> None:
+    (problem,) = problems_of(with_record(name=name))
+    assert problem.startswith(f"{RECORD}.name: {expected}")
+
+
+@pytest.mark.parametrize("name", ["*.example.com", "_sip._udp.example.com", "a" * 63 + ".com."])
+def test_record_names_route53_takes_are_accepted(name: str) -> None:
+    config = parse_config(with_record(name=name))
+    assert config.services[0].dns.records[0].name == name.removesuffix(".") + "."
+
+
+def test_a_malformed_cname_value_is_refused() -> None:
+    data = with_record(type="CNAME", values={"primary": ["fra..x"], "secondary": ["ams.x"]})
+    assert problems_of(data) == [
+        f"{RECORD}: values.primary: 'fra..x' is not a CNAME record value ('fra..x' has an "
+        "empty label (a leading dot, or two in a row))"
+    ]
+
+
+def test_the_same_record_twice_in_a_service_is_refused() -> None:
+    data = config_dict()
+    records = data["services"][0]["dns"]["records"]
+    records.append({**records[0], "name": "WWW.example.com."})
+    assert problems_of(data) == [
+        "services[0].dns.records[1]: WWW.example.com. A in zone ZEXAMPLE is also "
+        f"{RECORD}; each switch would overwrite the other's values"
+    ]
+
+
+def test_the_same_record_in_two_services_is_refused() -> None:
+    data = config_dict()
+    other = {**data["services"][0], "name": "api"}
+    data["services"].append(other)
+    assert problems_of(data) == [
+        "services[1].dns.records[0]: www.example.com. A in zone ZEXAMPLE is also "
+        f"{RECORD}; each switch would overwrite the other's values"
+    ]
+
+
+def test_a_cname_beside_another_record_is_refused_but_a_and_aaaa_may_share() -> None:
+    data = config_dict()
+    records = data["services"][0]["dns"]["records"]
+    aaaa = {"type": "AAAA", "values": {"primary": ["2001:db8::1"], "secondary": ["2001:db8::2"]}}
+    records.append({**records[0], **aaaa})
+    parse_config(data)
+    cname = {"type": "CNAME", "values": {"primary": ["fra.example.net"], "secondary": ["x.y"]}}
+    records.append({**records[0], **cname})
+    assert problems_of(data) == [
+        "services[0].dns.records[2]: www.example.com. in zone ZEXAMPLE cannot be both a CNAME "
+        f"and an A record ({RECORD})"
+    ]
+
+
+def test_every_cross_section_problem_is_reported_at_once() -> None:
+    data = config_dict(probe_regions=[*REGIONS[:2], "cn-north-1"], decision={"quorum": 4})
+    data["services"][0]["dns"]["records"].append(data["services"][0]["dns"]["records"][0])
+    found = problems_of(data)
+    assert [p.split(":")[0] for p in found] == [
+        "probe_regions[2]",
+        "decision.quorum",
+        "services[0].dns.records[1]",
+    ]

@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -386,11 +386,12 @@ class RecordType(StrEnum):
 class DnsRecord(_Model):
     provider: Literal["route53"] = "route53"
     zone_id: str = Field(pattern=r"^[A-Z0-9]{1,32}$")
-    name: str = Field(min_length=1, max_length=253)
+    name: Annotated[str, AfterValidator(_dns_name)]
     type: RecordType
     ttl: int = Field(default=60, ge=1, le=86400)
     values: dict[SiteName, list[str]]
-    """The record's values when each site is active."""
+    """The record's values when each site is active; they must differ, or a switch would
+    change nothing."""
 
     @field_validator("name")
     @classmethod
@@ -399,26 +400,37 @@ class DnsRecord(_Model):
 
     @model_validator(mode="after")
     def _values_for_both_sites(self) -> DnsRecord:
+        canonical = {}
         for site in SiteName:
             values = self.values.get(site)
             if not values:
                 raise ValueError(f"no value for the {site.value} site (values.{site.value})")
-            for value in values:
-                _check_record_value(self.type, value, site)
+            canonical[site] = [_record_value(self.type, value, site) for value in values]
+            try:
+                _reject_duplicates(canonical[site])
+            except ValueError as exc:
+                raise ValueError(f"values.{site.value}: {exc}") from None
         if self.type is RecordType.CNAME and any(len(v) != 1 for v in self.values.values()):
             raise ValueError("a CNAME record has exactly one value per site")
+        if set(canonical[SiteName.PRIMARY]) == set(canonical[SiteName.SECONDARY]):
+            raise ValueError(
+                "values.primary and values.secondary are the same: a switch would change nothing"
+            )
         return self
 
 
-def _check_record_value(rtype: RecordType, value: str, site: SiteName) -> None:
+def _record_value(rtype: RecordType, value: str, site: SiteName) -> str:
+    """The value in one spelling (``2001:DB8::1`` is ``2001:db8::1``), to compare values."""
     try:
         if rtype is RecordType.A:
-            ipaddress.IPv4Address(value)
-        elif rtype is RecordType.AAAA:
-            ipaddress.IPv6Address(value)
-    except ValueError:
+            return str(ipaddress.IPv4Address(value))
+        if rtype is RecordType.AAAA:
+            return str(ipaddress.IPv6Address(value))
+        return _dns_name(value).lower().removesuffix(".") + "."
+    except ValueError as exc:
+        why = f" ({exc})" if rtype is RecordType.CNAME else ""
         raise ValueError(
-            f"values.{site.value}: {value!r} is not an {rtype.value} record value"
+            f"values.{site.value}: {value!r} is not {_article(rtype)} record value{why}"
         ) from None
 
 
@@ -546,24 +558,11 @@ class Config(_Model):
         return services
 
     @model_validator(mode="after")
-    def _one_partition(self) -> Config:
-        home = AWS_REGIONS[self.home_region]
-        for i, region in enumerate(self.probe_regions):
-            if AWS_REGIONS[region] != home:
-                raise ValueError(
-                    f"probe_regions[{i}]: {region!r} is in the {AWS_REGIONS[region]} partition "
-                    f"and home_region {self.home_region!r} in {home}; one deployment cannot "
-                    "span partitions"
-                )
-        return self
-
-    @model_validator(mode="after")
-    def _quorum_fits(self) -> Config:
-        if self.decision.quorum is not None and self.decision.quorum > len(self.probe_regions):
-            raise ValueError(
-                f"decision.quorum: {self.decision.quorum} is more than the number of "
-                f"probe_regions ({len(self.probe_regions)})"
-            )
+    def _fits_together(self) -> Config:
+        """Rules across sections; each problem names the field to change."""
+        problems = [problem for rule in _CROSS_RULES for problem in rule(self)]
+        if problems:
+            raise ConfigProblems(problems)
         return self
 
     @property
@@ -607,6 +606,68 @@ class Config(_Model):
         return found
 
 
+class ConfigProblems(ValueError):
+    """Several problems found by one model-level check, each naming its own field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _partition_problems(config: Config) -> Iterator[str]:
+    home = AWS_REGIONS[config.home_region]
+    for i, region in enumerate(config.probe_regions):
+        if AWS_REGIONS[region] != home:
+            yield (
+                f"probe_regions[{i}]: {region!r} is in the {AWS_REGIONS[region]} partition "
+                f"and home_region {config.home_region!r} in {home}; one deployment cannot "
+                "span partitions"
+            )
+
+
+def _quorum_problems(config: Config) -> Iterator[str]:
+    if config.decision.quorum is not None and config.decision.quorum > len(config.probe_regions):
+        yield (
+            f"decision.quorum: {config.decision.quorum} is more than the number of "
+            f"probe_regions ({len(config.probe_regions)})"
+        )
+
+
+def _record_problems(config: Config) -> Iterator[str]:
+    """One owner per record set: two switches would overwrite each other's values, and a
+    CNAME cannot share its name with any other record."""
+    seen: dict[tuple[str, str], list[tuple[str, RecordType]]] = {}
+    for i, service in enumerate(config.services):
+        for j, record in enumerate(service.dns.records):
+            where = f"services[{i}].dns.records[{j}]"
+            others = seen.setdefault((record.zone_id, record.name.lower()), [])
+            for first, rtype in others:
+                if rtype is record.type:
+                    yield (
+                        f"{where}: {record.name} {rtype.value} in zone {record.zone_id} is "
+                        f"also {first}; each switch would overwrite the other's values"
+                    )
+                    break
+                if RecordType.CNAME in (rtype, record.type):
+                    yield (
+                        f"{where}: {record.name} in zone {record.zone_id} cannot be both "
+                        f"{_article(record.type)} and {_article(rtype)} record ({first})"
+                    )
+                    break
+            others.append((where, record.type))
+
+
+def _article(rtype: RecordType) -> str:
+    return f"a {rtype.value}" if rtype is RecordType.CNAME else f"an {rtype.value}"
+
+
+_CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
+    _partition_problems,
+    _quorum_problems,
+    _record_problems,
+]
+
+
 def _reject_duplicates(names: Iterable[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -647,7 +708,12 @@ def validation_messages(
             message = "unknown key"
         loc = tuple(error["loc"])
         # A model-level check names its own fields in the message.
-        messages.append(f"{format_loc(loc, unions)}: {message}" if loc else message)
+        prefix = f"{format_loc(loc, unions)}: " if loc else ""
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigProblems):
+            messages += [prefix + problem for problem in cause.problems]
+        else:
+            messages.append(prefix + message)
     return messages
 
 
