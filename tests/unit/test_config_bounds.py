@@ -114,6 +114,7 @@ def test_each_bound_refuses_past_it_and_accepts_up_to_it(
     (problem,) = problems_of(setting(path, too_much))
     assert problem.startswith(expected)
     data = setting(path, enough)
-    if path == "decision.stale_after":
-        data["probe"]["retention"] = "2d"  # retention covers the decider's look-back
+    data["probe"]["retention"] = "2d"  # covers the decider's look-back of a long stale_after
+    if path.endswith("checks.0.timeout"):
+        data["decision"]["stale_after"] = "15m"  # longer than a long check timeout
     parse_config(data)

@@ -280,3 +280,65 @@ def test_every_cross_section_problem_is_reported_at_once() -> None:
         "decision.quorum",
         "services[0].dns.records[1]",
     ]
+
+
+# -- settings that must fit together --------------------------------------------------------
+
+
+def test_stale_after_shorter_than_the_interval_is_refused() -> None:
+    data = config_dict(probe={"interval": "2m"}, decision={"stale_after": "90s"})
+    assert problems_of(data) == [
+        "decision.stale_after: 90s is shorter than probe.interval (2m): every region would be "
+        "stale between its rounds"
+    ]
+    parse_config(config_dict(probe={"interval": "2m"}, decision={"stale_after": "2m"}))
+
+
+def test_a_check_timeout_longer_than_stale_after_is_refused() -> None:
+    data = with_check(timeout="4m")
+    assert problems_of(data) == [
+        f"{CHECK}.timeout: 4m is longer than decision.stale_after (3m): a round that slow "
+        "reaches the decider after its region already counts as stale"
+    ]
+    parse_config(with_check(timeout="3m"))
+
+
+def test_retention_shorter_than_the_deciders_look_back_is_refused() -> None:
+    # stale_after 3m + max(fall 2, rise 4) rounds of 1m = 7m
+    data = config_dict(probe={"interval": 60, "retention": "6m"}, decision={"rise": 4})
+    assert problems_of(data) == [
+        "probe.retention: 6m is shorter than the decider's look-back of 7m (stale_after 3m + "
+        "4 rounds of 1m, for max(fall, rise)): rounds it still needs would expire"
+    ]
+    parse_config(config_dict(probe={"interval": 60, "retention": "7m"}, decision={"rise": 4}))
+
+
+def test_a_probe_function_past_lambdas_maximum_is_refused() -> None:
+    # 10 s rounds: the last starts 50 s in, and takes up to 850 + 5 s: 905 s
+    data = config_dict(probe={"interval": 10}, decision={"stale_after": "15m"})
+    data["services"][0]["secondary"]["checks"][0]["timeout"] = 850
+    assert problems_of(data) == [
+        "services[0].secondary.checks[0].timeout: the probe function would need 905 s (its "
+        "last round starts 50 s in at probe.interval 10s, and a round may take this 850s + "
+        "5 s), more than Lambda's 900 s"
+    ]
+    data["services"][0]["secondary"]["checks"][0]["timeout"] = 845
+    parse_config(data)
+
+
+def test_a_one_minute_probe_with_a_slow_check_is_refused() -> None:
+    data = config_dict(decision={"stale_after": "15m"})
+    data["services"][0]["primary"]["checks"][0]["timeout"] = 896
+    (problem,) = problems_of(data)
+    assert problem.startswith(f"{CHECK}.timeout: the probe function would need 901 s")
+
+
+def test_a_runbook_timeout_shorter_than_the_act_function_is_refused() -> None:
+    data = config_dict(decision={"runbook_timeout": "10m"})
+    data["services"][0]["dns"]["verify_timeout"] = 570
+    assert problems_of(data) == [
+        "decision.runbook_timeout: 10m is shorter than services[0]'s act function may run "
+        "(dns.verify_timeout 570s + 60 s): a runbook still running would be started again"
+    ]
+    data["services"][0]["dns"]["verify_timeout"] = "9m"
+    parse_config(data)

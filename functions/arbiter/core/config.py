@@ -657,6 +657,63 @@ def _record_problems(config: Config) -> Iterator[str]:
             others.append((where, record.type))
 
 
+def _checks(config: Config) -> Iterator[tuple[str, Check]]:
+    for i, service in enumerate(config.services):
+        for site in SiteName:
+            for k, check in enumerate(service.site(site).checks):
+                yield f"services[{i}].{site.value}.checks[{k}]", check
+
+
+def _timing_problems(config: Config) -> Iterator[str]:
+    """Intervals, timeouts and windows that each pass alone but not together."""
+    interval, stale = config.probe.interval, config.stale_after
+    if stale < interval:
+        yield (
+            f"decision.stale_after: {fmt_seconds(stale)} is shorter than probe.interval "
+            f"({fmt_seconds(interval)}): every region would be stale between its rounds"
+        )
+    for where, check in _checks(config):
+        if check.timeout > stale:
+            yield (
+                f"{where}.timeout: {fmt_seconds(check.timeout)} is longer than "
+                f"decision.stale_after ({fmt_seconds(stale)}): a round that slow reaches "
+                "the decider after its region already counts as stale"
+            )
+    rounds = max(config.decision.fall, config.decision.rise)
+    lookback = stale + rounds * interval
+    if config.probe.retention < lookback:
+        yield (
+            f"probe.retention: {fmt_seconds(config.probe.retention)} is shorter than the "
+            f"decider's look-back of {fmt_seconds(lookback)} (stale_after "
+            f"{fmt_seconds(stale)} + {rounds} rounds of {fmt_seconds(interval)}, for "
+            "max(fall, rise)): rounds it still needs would expire"
+        )
+
+
+def _lambda_problems(config: Config) -> Iterator[str]:
+    """Settings that would size a function past Lambda's 15-minute maximum."""
+    from arbiter.core.schedule import round_budget, round_offsets  # it imports this module
+
+    last, budget = round_offsets(config)[-1], round_budget(config)
+    if last + budget > LAMBDA_MAX_TIMEOUT:
+        where, slowest = max(_checks(config), key=lambda found: found[1].timeout)
+        yield (
+            f"{where}.timeout: the probe function would need {last + budget:g} s (its last "
+            f"round starts {last:g} s in at probe.interval {fmt_seconds(config.probe.interval)}, "
+            f"and a round may take this {fmt_seconds(slowest.timeout)} + 5 s), more than "
+            f"Lambda's {LAMBDA_MAX_TIMEOUT:g} s"
+        )
+    for i, service in enumerate(config.services):
+        act = service.dns.verify_timeout + 60
+        if config.decision.runbook_timeout < act:
+            yield (
+                f"decision.runbook_timeout: {fmt_seconds(config.decision.runbook_timeout)} "
+                f"is shorter than services[{i}]'s act function may run "
+                f"(dns.verify_timeout {fmt_seconds(service.dns.verify_timeout)} + 60 s): "
+                "a runbook still running would be started again"
+            )
+
+
 def _article(rtype: RecordType) -> str:
     return f"a {rtype.value}" if rtype is RecordType.CNAME else f"an {rtype.value}"
 
@@ -665,6 +722,8 @@ _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _partition_problems,
     _quorum_problems,
     _record_problems,
+    _timing_problems,
+    _lambda_problems,
 ]
 
 
