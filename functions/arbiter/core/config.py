@@ -76,7 +76,9 @@ def fmt_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _at_most(limit: float, why: str) -> AfterValidator:
+def at_most(limit: float, why: str) -> AfterValidator:
+    """A duration's upper bound, with the reason in the message."""
+
     def check(seconds: float) -> float:
         if seconds > limit:
             raise ValueError(f"{fmt_seconds(seconds)} is more than {fmt_seconds(limit)}: {why}")
@@ -89,7 +91,7 @@ Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
 NonNegSeconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
 CheckTimeout = Annotated[
     Seconds,
-    _at_most(
+    at_most(
         LAMBDA_MAX_TIMEOUT,
         "a round runs inside one probe function invocation, which Lambda stops at 15m",
     ),
@@ -438,7 +440,7 @@ class Dns(_Model):
     records: list[DnsRecord] = Field(default_factory=list)
     verify_timeout: Annotated[
         Seconds,
-        _at_most(
+        at_most(
             600.0,
             "it is the act function's whole wait for a change across its retries, and Lambda "
             "stops that function at 15m",
@@ -456,7 +458,7 @@ class Webhook(_Model):
     secret: Annotated[str, Field(min_length=1), AfterValidator(_printable)] | None = None
     """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
     timeout: Annotated[
-        Seconds, _at_most(10.0, "the decider asks the gate inside its own 60 s pass")
+        Seconds, at_most(10.0, "the decider asks the gate inside its own 60 s pass")
     ] = 10.0
     verify_tls: bool = True
 
@@ -464,7 +466,7 @@ class Webhook(_Model):
 class Failback(_Model):
     policy: Literal["automatic", "manual"] = "automatic"
     hold: Annotated[
-        NonNegSeconds, _at_most(7 * DAY, "the service would stay on the secondary for over a week")
+        NonNegSeconds, at_most(7 * DAY, "the service would stay on the secondary for over a week")
     ] = 300.0
     """How long the primary must have been UP before an automatic failback."""
     gate: Webhook | None = None
@@ -488,12 +490,12 @@ class Service(_Model):
 
 class Probe(_Model):
     interval: Annotated[
-        Seconds, _at_most(HOUR, "an outage would go unnoticed for fall x interval")
+        Seconds, at_most(HOUR, "an outage would go unnoticed for fall x interval")
     ] = 60.0
     """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
     several rounds, since EventBridge schedules have a one-minute granularity."""
     retention: Annotated[
-        Seconds, _at_most(365 * DAY, "older rounds serve no decision and only grow the table")
+        Seconds, at_most(365 * DAY, "older rounds serve no decision and only grow the table")
     ] = DAY
     """How long observations are kept before DynamoDB's TTL removes them."""
 
@@ -513,17 +515,17 @@ class Decision(_Model):
     quorum: int | None = Field(default=None, ge=1)
     """Regions that must agree; default: a strict majority of the probe regions."""
     stale_after: (
-        Annotated[Seconds, _at_most(DAY, "a region silent that long must not vote")] | None
+        Annotated[Seconds, at_most(DAY, "a region silent that long must not vote")] | None
     ) = None
     """A region whose latest round is older than this does not vote (default: 3 intervals)."""
     max_switches: int = Field(default=3, ge=1, le=100)
     """Flap damping: at most this many automatic switches per ``switch_window``; past it
     automatic actions pause and an alert says why."""
     switch_window: Annotated[
-        Seconds, _at_most(7 * DAY, "flap damping counts switches over a week at most")
+        Seconds, at_most(7 * DAY, "flap damping counts switches over a week at most")
     ] = HOUR
     runbook_timeout: Annotated[
-        Seconds, _at_most(DAY, "a lost act invocation must be started again the same day")
+        Seconds, at_most(DAY, "a lost act invocation must be started again the same day")
     ] = 900.0
     """A switch whose runbook has neither finished nor failed after this long (its act
     invocation was lost) is started again; runbooks resume, so this repeats nothing."""
@@ -740,8 +742,9 @@ def format_loc(
 ) -> str:
     """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``.
 
-    ``unions`` names lists of discriminated unions and their tags: pydantic puts the tag
-    after the item's index (``checks[0].http.url``), which says nothing to a reader.
+    ``unions`` names discriminated unions and their tags: pydantic puts the tag after a
+    list item's index (``checks[0].http.url``) or after a single field (``command.switch.to``),
+    which says nothing to a reader.
     """
     unions = {"checks": _CHECK_TAGS} if unions is None else unions
     out = ""
@@ -750,8 +753,12 @@ def format_loc(
             out += f"[{part}]"
         elif i >= 2 and part in unions.get(str(loc[i - 2]), ()):
             continue  # a union's tag (but services[0].dns stays)
-        elif part.startswith("function-"):
-            continue  # the discriminator tag pydantic adds to a union's path
+        elif i >= 1 and part in unions.get(str(loc[i - 1]), ()):
+            continue  # the tag of a single union field
+        elif part.startswith("function-") or part == "[key]":
+            continue  # the discriminator tag pydantic adds to a union's path; a dict's key
+        elif not part.isprintable():
+            out += f"[{part!r}]"  # a key with a line break stays on one line
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
