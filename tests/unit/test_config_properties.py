@@ -187,8 +187,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             "quorum": draw(mostly(st.none() | st.integers(1, 6), 0, 7)),
             "stale_after": "15m" if slow else draw(st.none() | durations(60, 86400, 1, 2 * 86400)),
             "max_switches": draw(mostly(st.integers(1, 100), 0, 10**9)),
-            "switch_window": draw(durations(1, 7 * 86400, 8 * 86400)),
-            "runbook_timeout": draw(durations(660, 86400, 60, 2 * 86400)),
+            "switch_window": draw(durations(1, 7 * 86400)),
         },
         "services": [
             draw(services("web", slow)),

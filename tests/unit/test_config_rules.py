@@ -331,14 +331,3 @@ def test_a_one_minute_probe_with_a_slow_check_is_refused() -> None:
     data["services"][0]["primary"]["checks"][0]["timeout"] = 896
     (problem,) = problems_of(data)
     assert problem.startswith(f"{CHECK}.timeout: the probe function would need 901 s")
-
-
-def test_a_runbook_timeout_shorter_than_the_act_function_is_refused() -> None:
-    data = config_dict(decision={"runbook_timeout": "10m"})
-    data["services"][0]["dns"]["verify_timeout"] = 570
-    assert problems_of(data) == [
-        "decision.runbook_timeout: 10m is shorter than services[0]'s act function may run "
-        "(dns.verify_timeout 570s + 60 s): a runbook still running would be started again"
-    ]
-    data["services"][0]["dns"]["verify_timeout"] = "9m"
-    parse_config(data)

@@ -180,19 +180,38 @@ def test_expectations_name_known_event_kinds_sites_and_statuses(tmp_path: Path) 
     ]
 
 
-def test_event_kinds_cover_every_kind_the_core_emits() -> None:
-    """EVENT_KINDS is the one list: every ``kind`` literal of core/machine.py is in it."""
-    source = Path(machine.__file__).read_text(encoding="utf-8")
-    emitted = set()
+def kinds_named_in(source: str) -> set[str]:
+    """The event kinds a module names: ``kind="..."``, ``cond.hold(name, "kind", ...)``,
+    ``cond.cleared(name, "kind", ...)``, and the first of a ``("kind", message)`` pair
+    that is returned or is a dict's value."""
+    found: set[ast.expr] = set()
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        literals = [k.value for k in node.keywords if k.arg == "kind"]
-        if isinstance(node.func, ast.Attribute) and node.func.attr in ("hold", "cleared"):
-            literals += node.args[1:2]  # cond.hold(name, kind, message)
-        emitted |= {n.value for n in literals if isinstance(n, ast.Constant)}
+        if isinstance(node, ast.Call):
+            found |= {k.value for k in node.keywords if k.arg == "kind"}
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("hold", "cleared"):
+                found |= set(node.args[1:2])
+        pairs = node.values if isinstance(node, ast.Dict) else []
+        if isinstance(node, ast.Return) and node.value is not None:
+            pairs = [node.value]
+        found |= {p.elts[0] for p in pairs if isinstance(p, ast.Tuple) and len(p.elts) == 2}
+    return {n.value for n in found if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_event_kinds_cover_every_kind_the_core_emits() -> None:
+    """EVENT_KINDS is the one list: every kind core/machine.py names is in it."""
+    emitted = kinds_named_in(Path(machine.__file__).read_text(encoding="utf-8"))
     assert {"verdict", "switch", "monitor_degraded", "flap_damped"} <= emitted
     assert emitted <= EVENT_KINDS, f"add to EVENT_KINDS: {sorted(emitted - EVENT_KINDS)}"
+
+
+def test_the_kind_finder_reads_every_form() -> None:
+    source = (
+        'Event(kind="a")\n'
+        'cond.hold("x", "b", "m")\n'
+        'messages = {"y": ("c", "m")}\n'
+        'def f():\n    return "d", "m"\n'
+    )
+    assert kinds_named_in(source) == {"a", "b", "c", "d"}
 
 
 def test_empty_region_or_check_lists_and_long_durations_are_refused(tmp_path: Path) -> None:

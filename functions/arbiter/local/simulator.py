@@ -56,30 +56,46 @@ SCHEDULE = 60.0
 
 EVENT_KINDS = frozenset(
     {
-        # core/machine.py
+        # decisions and the conditions of core/machine.py, each announced when it starts ...
         "verdict",
         "switch",
-        "override",
+        "region_restarted",
         "runbook_restarted",
         "monitor_degraded",
-        "monitor_recovered",
         "impaired_vantage",
-        "vantage_recovered",
+        "clock_skew",
+        "tie",
         "both_down",
-        "both_recovered",
         "no_target",
+        "standby_down",
         "awaiting_operator",
         "awaiting_sync",
         "flap_damped",
         "check_warning",
+        # ... and when it clears
+        "monitor_recovered",
+        "vantage_recovered",
+        "clock_skew_cleared",
+        "tie_cleared",
+        "both_recovered",
+        "no_target_cleared",
+        "standby_recovered",
+        "awaiting_operator_cleared",
+        "awaiting_sync_cleared",
+        "flap_cleared",
         "check_warning_cleared",
+        # operator overrides
+        "override",
+        "paused",
+        "resumed",
+        "acked",
         # the simulated runbooks
         "runbook_failed",
     }
 )
 """The event kinds a scenario's ``expect.events`` may count: what the core emits, and
 ``runbook_failed`` from the simulated runbooks. When the core emits a new kind, add it here
-(a test holds this set against the ``kind`` literals of core/machine.py)."""
+(a test holds this set against the kinds named in core/machine.py)."""
 
 
 def _event_kind(kind: str) -> str:
