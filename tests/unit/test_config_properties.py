@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -23,11 +24,11 @@ from arbiter.adapters.checks.result import result
 from arbiter.core.config import AWS_REGIONS, Check, Config, SiteName, parse_config
 from arbiter.core.errors import ConfigError
 from arbiter.core.machine import decide
-from arbiter.core.model import Observation, ServiceState, Transition
+from arbiter.core.model import ServiceState, Transition
 from arbiter.core.runbook import plan, render_report
 from arbiter.core.schedule import round_budget, round_offsets
 from arbiter.services.decider import rounds_window_start
-from arbiter.services.probe import probe_round, record
+from arbiter.services.probe import probe_round
 from tests.factories import T0
 
 
@@ -196,16 +197,6 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-class Store:
-    """Enough of the store for ``record``: keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[Observation, Any]] = []
-
-    def put_observation(self, observation: Observation, expires: Any) -> None:
-        self.items.append((observation, expires))
-
-
 def stub_checkers(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Every checker answers at once, passing or failing at random: no socket is opened."""
     rnd = random.Random(seed)
@@ -218,12 +209,13 @@ def stub_checkers(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
 
 
 def runs(config: Config, seed: int) -> None:
-    """One round, recorded; one decide pass per service; the runbook of a switch."""
+    """One round and its expiry; one decide pass per service; the runbook of a switch."""
     now = T0
     with pytest.MonkeyPatch.context() as monkeypatch:
         stub_checkers(monkeypatch, seed)
         observations = probe_round(config, config.probe_regions[0], now)
-    record(Store(), config, observations)
+    for observation in observations:  # the expiry that recording a round computes
+        assert observation.round_at + timedelta(seconds=config.probe.retention) > now
     for service in config.services:
         mine = [o for o in observations if o.service == service.name]
         rounds = [o.model_copy(update={"region": r}) for o in mine for r in config.probe_regions]
