@@ -250,6 +250,15 @@ def test_config_problems_name_the_scenario_and_where_they_come_from(tmp_path: Pa
     )
 
 
+def test_a_config_path_with_a_nul_byte_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text('name: x\nconfig: "a\\0b.yaml"\nduration: 1h\n')
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(path)
+    bad = str(tmp_path / "a\x00b.yaml")
+    assert caught.value.problems == [f"config: {bad!r}: cannot read the file: embedded null byte"]
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

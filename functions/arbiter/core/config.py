@@ -875,12 +875,15 @@ def _reject_surrogates(data: Any, source: str) -> None:
             )
 
 
-def read_text(path: str | Path) -> str:
+def _read_text(path: str | Path) -> str:
     """A UTF-8 text file; an unreadable or undecodable one is a ConfigError."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+        why = exc.strerror or type(exc).__name__
+        raise ConfigError(str(path), [f"cannot read the file: {why}"]) from None
+    except ValueError as exc:  # a path with a NUL byte, e.g. from a scenario's `config:`
+        raise ConfigError(repr(str(path)), [f"cannot read the file: {exc}"]) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -892,7 +895,8 @@ def read_text(path: str | Path) -> str:
 
 
 def read_yaml(path: str | Path) -> Any:
-    return parse_yaml(read_text(path), str(path))
+    """A YAML file, as UTF-8 text; whatever is wrong with it is a ConfigError."""
+    return parse_yaml(_read_text(path), str(path))
 
 
 def _config_of(data: Any, source: str) -> Config:
