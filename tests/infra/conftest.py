@@ -30,6 +30,7 @@ def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template
     api["name"] = "api"
     api["dns"]["records"][0]["zone_id"] = "ZSECONDZONE"
     api["dns"]["records"][0]["name"] = "api.example.org"
+    api["dns"]["records"][1]["name"] = "sip-api.example.com"  # same zone, its own record
     data["services"].append(api)
     tmp = tmp_path_factory.mktemp("five-minutes")
     path = tmp / "arbiter.yaml"

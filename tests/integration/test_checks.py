@@ -157,8 +157,11 @@ def test_http_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_http_failure_reason_carries_no_url_or_header(site: HttpSite) -> None:
     with refused_port() as port:
-        check = http(
-            f"http://user:s3cret@127.0.0.1:{port}/?token=s3cret",
+        # The config refuses credentials in a URL; the checker must not leak one either.
+        check = HttpCheck.model_construct(
+            type="http",
+            name="web",
+            url=f"http://user:s3cret@127.0.0.1:{port}/?token=s3cret",
             headers={"Authorization": "Bearer s3cret"},
         )
         result = run_check(check)

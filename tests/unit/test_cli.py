@@ -71,6 +71,78 @@ def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert code == 1 and "cannot read the file" in err
 
 
+def test_validate_a_file_that_is_not_utf8(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes((ROOT / "arbiter.example.yaml").read_bytes().replace(b"Frankfurt", b"K\xf6ln"))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 1
+    assert f"{path}: invalid (1 problem)" in err
+    assert "error: not UTF-8 text: byte 0xf6 on line " in err
+    assert "Traceback" not in out + err
+
+
+def test_validate_a_duplicate_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        (ROOT / "arbiter.example.yaml").read_text().replace("rise: 2", "rise: 2\n  rise: 3")
+    )
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 1 and "duplicate key 'rise' (first at line " in err
+
+
+def scenario_files(tmp_path: Path) -> list[str]:
+    """Two good scenarios around four bad ones: a bad field, not UTF-8, not YAML, missing."""
+    scenarios = sorted((ROOT / "scenarios").glob("*.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"name: bad\nconfig: {ROOT / 'arbiter.example.yaml'}\nduration: 1h\ntimeline:\n"
+        "  - {kind: down, site: primary}\n"
+        "  - {kind: down, site: primary, regions: [eu-west-1]}\n"
+        "  - {kind: down, site: primary, regions: [eu-north-9]}\n"
+        "  - {kind: operator, command: {command: switch, to: tertiary, reason: x}}\n"
+    )
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"name: K\xf6ln\nduration: 1h\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [\n")
+    missing = tmp_path / "missing.yaml"
+    return [str(p) for p in (scenarios[0], bad, latin, broken, missing, scenarios[-1])]
+
+
+def test_simulate_summary_reports_every_file_one_line_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = scenario_files(tmp_path)
+    code, out, err = run(capsys, "simulate", "--summary", *files)
+    assert code != 0
+    lines = out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == files
+    assert lines[0].startswith(f"{files[0]}: ok; switches: secondary@")
+    assert lines[1] == (
+        f"{files[1]}: invalid: timeline[3].command.to: Input should be 'primary' or 'secondary'"
+    )
+    assert lines[2] == f"{files[2]}: invalid: not UTF-8 text: byte 0xf6 on line 1 cannot be decoded"
+    assert lines[3].startswith(f"{files[3]}: invalid: not valid YAML: line 2, column 1: ")
+    assert lines[4] == f"{files[4]}: invalid: cannot read the file: No such file or directory"
+    assert lines[5].startswith(f"{files[5]}: ok; switches: ")
+    assert err == "" and "Traceback" not in out
+
+
+def test_simulate_names_file_and_field_on_one_line_per_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = scenario_files(tmp_path)[1]
+    Path(bad).write_text(Path(bad).read_text().replace("tertiary", "secondary"))
+    code, out, err = run(capsys, "simulate", bad)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"{bad}: timeline[2].regions[0]: 'eu-north-9' is not a probe region of the config "
+        "(eu-west-1, eu-central-1, us-east-1)"
+    ]
+
+
 def test_override_commands_invoke_the_function_and_render_the_answer(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

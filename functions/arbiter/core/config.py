@@ -7,11 +7,16 @@ file the functions can read.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import math
 import re
-from collections.abc import Collection, Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -32,25 +37,217 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+LONGEST = 3650 * DAY
+"""No duration, bounded or not, goes past this: a datetime plus it cannot overflow."""
+LAMBDA_MAX_TIMEOUT = 900.0
+"""AWS Lambda stops any function after 15 minutes."""
+
+
 def _parse_duration(value: Any) -> Any:
     """Accept seconds as a number, or a string such as ``"30s"``, ``"5m"``, ``"2h"``."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30, '30s', '5m' or '1h'")
-    if isinstance(value, int | float):
-        return float(value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
             raise ValueError(f"{value!r} is not a duration such as 30, '30s', '5m' or '1h'")
-        return float(match.group(1)) * _UNIT[match.group(2)]
-    return value
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    elif isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+    else:
+        return value
+    if math.isnan(seconds):
+        raise ValueError("expected a number of seconds, not NaN")
+    if abs(seconds) > LONGEST:
+        shown = repr(value) if isinstance(value, str) else f"{seconds:g}"
+        raise ValueError(f"{shown} is longer than any setting allows ({fmt_seconds(LONGEST)})")
+    return seconds
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``600.0`` -> ``10m``; ``90.0`` -> ``90s``; ``1.5`` -> ``1.5s``."""
+    for unit, size in (("d", DAY), ("h", HOUR), ("m", MINUTE)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def at_most(limit: float, why: str) -> AfterValidator:
+    """A duration's upper bound, with the reason in the message."""
+
+    def check(seconds: float) -> float:
+        if seconds > limit:
+            raise ValueError(f"{fmt_seconds(seconds)} is more than {fmt_seconds(limit)}: {why}")
+        return seconds
+
+    return AfterValidator(check)
 
 
 Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
 NonNegSeconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
+CheckTimeout = Annotated[
+    Seconds,
+    at_most(
+        LAMBDA_MAX_TIMEOUT,
+        "a round runs inside one probe function invocation, which Lambda stops at 15m",
+    ),
+]
 
-AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_PARTITION_REGIONS = {
+    "aws": """
+        us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 ca-west-1 mx-central-1 sa-east-1
+        eu-west-1 eu-west-2 eu-west-3 eu-central-1 eu-central-2 eu-north-1 eu-south-1 eu-south-2
+        af-south-1 il-central-1 me-south-1 me-central-1 ap-south-1 ap-south-2 ap-east-1
+        ap-east-2 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-southeast-1 ap-southeast-2
+        ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-6 ap-southeast-7
+    """,
+    "aws-us-gov": "us-gov-west-1 us-gov-east-1",
+    "aws-cn": "cn-north-1 cn-northwest-1",
+}
+AWS_REGIONS = {
+    region: partition
+    for partition, regions in _PARTITION_REGIONS.items()
+    for region in regions.split()
+}
+"""The AWS regions Arbiter can run in (commercial, GovCloud, China), by partition. When AWS
+opens a region, add it here (botocore's ``data/endpoints.json`` lists them)."""
+
+
+def _aws_region(name: str) -> str:
+    if name not in AWS_REGIONS:
+        close = difflib.get_close_matches(name, AWS_REGIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (e.g. eu-west-1, us-east-1)"
+        raise ValueError(f"{name!r} is not an AWS region{hint}")
+    return name
+
+
+AwsRegion = Annotated[str, AfterValidator(_aws_region)]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+"""Control, format and line-separator characters: they break a log or notification line."""
+
+
+def _printable(text: str) -> str:
+    for char in text:
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(f"{text!r} contains a control character (U+{ord(char):04X})")
+    return text
+
+
+Label = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
+"""A name a person reads in notifications and logs (a site's label, a check's name)."""
+
+
+def _dns_name(name: str) -> str:
+    """A domain name as Route 53 takes it: printable ASCII without spaces, labels of 1 to 63
+    characters, at most 253 in all, and an optional trailing dot."""
+    for char in name:
+        if not "!" <= char <= "~":
+            if char == " ":
+                what = "a space"
+            elif char.isprintable():
+                what = "a non-ASCII character: write the name in its punycode form (xn--...)"
+            else:
+                what = f"a control character (U+{ord(char):04X})"
+            raise ValueError(f"{name!r} contains {what}")
+    bare = name.removesuffix(".")
+    if not bare:
+        raise ValueError("a DNS name needs at least one label")
+    if len(bare) > 253:
+        raise ValueError(f"the name has {len(bare)} characters; a DNS name has at most 253")
+    for label in bare.split("."):
+        if not label:
+            raise ValueError(f"{name!r} has an empty label (a leading dot, or two in a row)")
+        if len(label) > 63:
+            raise ValueError(
+                f"the label {label[:20]!r}... has {len(label)} characters; a label has at most 63"
+            )
+    return name
+
+
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _host(host: str) -> str:
+    """An IP address or a host name: what the probe's resolver can look up."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    _dns_name(host)
+    if not all(_HOST_LABEL.fullmatch(label) for label in host.removesuffix(".").split(".")):
+        hint = "; give the port in `port`" if ":" in host else ""
+        raise ValueError(
+            f"{host!r} is neither an IP address nor a host name "
+            f"(letters, digits, '-' and '_' between dots){hint}"
+        )
+    return host
+
+
+Host = Annotated[str, AfterValidator(_host)]
+
+
+def _query_name(name: str) -> str:
+    return name if name == "." else _dns_name(name)
+
+
+def _web_url(url: str) -> str:
+    """A URL that requests can fetch as it is. Never echoed: it may hold a password."""
+    if any(char.isspace() or unicodedata.category(char) in _UNPRINTABLE for char in url):
+        raise ValueError("the URL contains a space or a control character")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"the URL does not parse ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("the URL must start with http:// or https:// and a host")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "the URL holds credentials (user:password@host): the config is bundled into the "
+            "Lambda asset and logged; use a URL that needs none"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        shown = parts.netloc.rpartition("]")[2].partition(":")[2]
+        raise ValueError(f"the URL's port {shown[:12]!r} is not a number from 1 to 65535")
+    _host(parts.hostname or "")
+    return url
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """What requests or the HTTP wire would do wrong with this header. Values may be secret:
+    never echoed."""
+    if any(char in "\r\n" for char in name + value):
+        return "a line break (CR or LF) in a header would inject another header"
+    if not _HEADER_NAME.fullmatch(name):
+        return "a header name is letters, digits and !#$%&'*+.^_`|~-"
+    if any(unicodedata.category(char) == "Cc" and char != "\t" for char in value):
+        return "the value contains a control character"
+    if value[:1].isspace():
+        return "the value starts with a space, which requests refuses"
+    if any(ord(char) > 0xFF for char in value):
+        return "the value has characters beyond Latin-1, which HTTP headers cannot carry"
+    return None
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        problem = _header_problem(name, value)
+        if problem:
+            raise ValueError(f"header {name!r}: {problem}")
+    return headers
 
 
 class SiteName(StrEnum):
@@ -70,8 +267,8 @@ class HttpCheck(_Model):
     """An haproxy-style HTTP check: expected status codes and optional body strings."""
 
     type: Literal["http"]
-    name: str = Field(min_length=1, max_length=64)
-    url: str = Field(pattern=r"^https?://[^\s/]+")
+    name: Label
+    url: WebUrl
     method: Literal["GET", "HEAD"] = "GET"
     expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
         default_factory=lambda: [200], min_length=1
@@ -80,11 +277,11 @@ class HttpCheck(_Model):
     """The response body must contain this string (haproxy ``http-check expect string``)."""
     expect_body_not: str | None = Field(default=None, min_length=1)
     """The response body must not contain this string (haproxy ``expect ! string``)."""
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     verify_tls: bool = True
     required: bool = True
-    headers: dict[str, str] = Field(default_factory=dict)
-    cert_warning_days: int = Field(default=14, ge=0)
+    headers: Annotated[dict[str, str], AfterValidator(_headers)] = Field(default_factory=dict)
+    cert_warning_days: int = Field(default=14, ge=0, le=365)
     """For https: warn (never fail) when the server's certificate expires within this many days."""
 
     @model_validator(mode="after")
@@ -98,11 +295,11 @@ class TcpCheck(_Model):
     """Connect to host:port; optionally read a banner and compare its prefix."""
 
     type: Literal["tcp"]
-    name: str = Field(min_length=1, max_length=64)
-    host: str = Field(min_length=1)
+    name: Label
+    host: Host
     port: int = Field(ge=1, le=65535)
     expect_banner: str | None = Field(default=None, min_length=1)
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
 
 
@@ -117,7 +314,6 @@ def _ip_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
-DNS_NAME = r"^\.$|^(?:[^.\s]{1,63}\.)*[^.\s]{1,63}\.?$"
 DnsQueryType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV"]
 DnsRcode = Literal[
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -129,8 +325,8 @@ class DnsCheck(_Model):
     """Ask one DNS server directly (never the system resolver); check its rcode and answer."""
 
     type: Literal["dns"]
-    name: str = Field(min_length=1, max_length=64)
-    query: str = Field(max_length=254, pattern=DNS_NAME)
+    name: Label
+    query: Annotated[str, AfterValidator(_query_name)]
     """The name asked for, e.g. ``www.example.com``."""
     record_type: Annotated[DnsQueryType, BeforeValidator(_upper)] = "A"
     server: Annotated[str, AfterValidator(_ip_address)]
@@ -143,7 +339,7 @@ class DnsCheck(_Model):
     )
     """Each string must be a whole record value or word in the answer (``203.0.113.1`` does
     not match ``203.0.113.10``)."""
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
 
 
@@ -151,16 +347,18 @@ class SipCheck(_Model):
     """Send a SIP OPTIONS request (a "SIP ping") and check the final response's status."""
 
     type: Literal["sip"]
-    name: str = Field(min_length=1, max_length=64)
-    host: str = Field(min_length=1)
+    name: Label
+    host: Host
     port: int = Field(default=5060, ge=1, le=65535)
     transport: Literal["udp", "tcp"] = "udp"
     expect_status: list[Annotated[int, Field(ge=200, le=699)]] = Field(
         default_factory=lambda: [200], min_length=1
     )
-    timeout: Seconds = 5.0
+    timeout: CheckTimeout = 5.0
     required: bool = True
-    uri: str | None = Field(default=None, pattern=r"^sips?:[^\s<>]+$")
+    uri: Annotated[str, Field(pattern=r"^sips?:[^\s<>]+$"), AfterValidator(_printable)] | None = (
+        None
+    )
     """The Request-URI; default ``sip:<host>:<port>``."""
     from_user: str = Field(default="arbiter", pattern=r"^[A-Za-z0-9._~!*'()&=+$,;?/-]{1,64}$")
 
@@ -170,7 +368,7 @@ _CHECK_TAGS = {"http", "tcp", "dns", "sip"}
 
 
 class Site(_Model):
-    label: str | None = None
+    label: Label | None = None
     """A human name for the data center, used in notifications ("Frankfurt DC")."""
     checks: list[Check] = Field(min_length=1)
 
@@ -190,11 +388,12 @@ class RecordType(StrEnum):
 class DnsRecord(_Model):
     provider: Literal["route53"] = "route53"
     zone_id: str = Field(pattern=r"^[A-Z0-9]{1,32}$")
-    name: str = Field(min_length=1, max_length=253)
+    name: Annotated[str, AfterValidator(_dns_name)]
     type: RecordType
     ttl: int = Field(default=60, ge=1, le=86400)
     values: dict[SiteName, list[str]]
-    """The record's values when each site is active."""
+    """The record's values when each site is active; they must differ, or a switch would
+    change nothing."""
 
     @field_validator("name")
     @classmethod
@@ -203,49 +402,72 @@ class DnsRecord(_Model):
 
     @model_validator(mode="after")
     def _values_for_both_sites(self) -> DnsRecord:
+        canonical = {}
         for site in SiteName:
             values = self.values.get(site)
             if not values:
                 raise ValueError(f"no value for the {site.value} site (values.{site.value})")
-            for value in values:
-                _check_record_value(self.type, value, site)
+            canonical[site] = [_record_value(self.type, value, site) for value in values]
+            try:
+                _reject_duplicates(canonical[site])
+            except ValueError as exc:
+                raise ValueError(f"values.{site.value}: {exc}") from None
         if self.type is RecordType.CNAME and any(len(v) != 1 for v in self.values.values()):
             raise ValueError("a CNAME record has exactly one value per site")
+        if set(canonical[SiteName.PRIMARY]) == set(canonical[SiteName.SECONDARY]):
+            raise ValueError(
+                "values.primary and values.secondary are the same: a switch would change nothing"
+            )
         return self
 
 
-def _check_record_value(rtype: RecordType, value: str, site: SiteName) -> None:
+def _record_value(rtype: RecordType, value: str, site: SiteName) -> str:
+    """The value in one spelling (``2001:DB8::1`` is ``2001:db8::1``), to compare values."""
     try:
         if rtype is RecordType.A:
-            ipaddress.IPv4Address(value)
-        elif rtype is RecordType.AAAA:
-            ipaddress.IPv6Address(value)
-    except ValueError:
+            return str(ipaddress.IPv4Address(value))
+        if rtype is RecordType.AAAA:
+            return str(ipaddress.IPv6Address(value))
+        return _dns_name(value).lower().removesuffix(".") + "."
+    except ValueError as exc:
+        why = f" ({exc})" if rtype is RecordType.CNAME else ""
         raise ValueError(
-            f"values.{site.value}: {value!r} is not an {rtype.value} record value"
+            f"values.{site.value}: {value!r} is not {_article(rtype)} record value{why}"
         ) from None
 
 
 class Dns(_Model):
     records: list[DnsRecord] = Field(default_factory=list)
-    verify_timeout: Seconds = 120.0
-    """How long the act function waits for Route 53 to report a change INSYNC."""
+    verify_timeout: Annotated[
+        Seconds,
+        at_most(
+            600.0,
+            "it is the act function's whole wait for a change across its retries, and Lambda "
+            "stops that function at 15m",
+        ),
+    ] = 120.0
+    """The act function's whole wait, across its retries, for Route 53 to report a change
+    INSYNC (its own timeout is this plus 60 s)."""
 
 
 class Webhook(_Model):
     """An operator's endpoint, called with a JSON body signed by HMAC-SHA256 over
     ``<timestamp>.<body>`` (headers ``X-Arbiter-Timestamp``, ``X-Arbiter-Signature``)."""
 
-    url: str = Field(pattern=r"^https?://[^\s/]+")
-    secret: str | None = Field(default=None, min_length=1)
+    url: WebUrl
+    secret: Annotated[str, Field(min_length=1), AfterValidator(_printable)] | None = None
     """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
-    timeout: Seconds = 10.0
+    timeout: Annotated[
+        Seconds, at_most(10.0, "the decider asks the gate inside its own 60 s pass")
+    ] = 10.0
     verify_tls: bool = True
 
 
 class Failback(_Model):
     policy: Literal["automatic", "manual"] = "automatic"
-    hold: NonNegSeconds = 300.0
+    hold: Annotated[
+        NonNegSeconds, at_most(7 * DAY, "the service would stay on the secondary for over a week")
+    ] = 300.0
     """How long the primary must have been UP before an automatic failback."""
     gate: Webhook | None = None
     """Asked before an automatic failback; must answer ``{"synced": true}`` (data written on
@@ -267,10 +489,14 @@ class Service(_Model):
 
 
 class Probe(_Model):
-    interval: Seconds = 60.0
+    interval: Annotated[
+        Seconds, at_most(HOUR, "an outage would go unnoticed for fall x interval")
+    ] = 60.0
     """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
     several rounds, since EventBridge schedules have a one-minute granularity."""
-    retention: Seconds = 86400.0
+    retention: Annotated[
+        Seconds, at_most(365 * DAY, "older rounds serve no decision and only grow the table")
+    ] = DAY
     """How long observations are kept before DynamoDB's TTL removes them."""
 
     @field_validator("interval")
@@ -288,9 +514,11 @@ class Decision(_Model):
     rise: int = Field(default=2, ge=1, le=100)
     quorum: int | None = Field(default=None, ge=1)
     """Regions that must agree; default: a strict majority of the probe regions."""
-    stale_after: Seconds | None = None
+    stale_after: (
+        Annotated[Seconds, at_most(DAY, "a region silent that long must not vote")] | None
+    ) = None
     """A region whose latest round is older than this does not vote (default: 3 intervals)."""
-    max_switches: int = Field(default=3, ge=1)
+    max_switches: int = Field(default=3, ge=1, le=100)
     """Flap damping: at most this many automatic switches per ``switch_window``; past it
     automatic actions pause and an alert says why."""
     switch_window: Seconds = 3600.0
@@ -300,16 +528,16 @@ class Decision(_Model):
 
 
 class Notifications(_Model):
-    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
-        default_factory=list
-    )
+    emails: list[
+        Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), AfterValidator(_printable)]
+    ] = Field(default_factory=list)
 
 
 class Config(_Model):
     app: str = Field(default="arbiter", pattern=NAME)
     """Prefix of stack, table, topic and function names."""
-    home_region: str = Field(pattern=AWS_REGION)
-    probe_regions: list[Annotated[str, Field(pattern=AWS_REGION)]] = Field(min_length=3)
+    home_region: AwsRegion
+    probe_regions: list[AwsRegion] = Field(min_length=3)
     probe: Probe = Field(default_factory=Probe)
     decision: Decision = Field(default_factory=Decision)
     notifications: Notifications = Field(default_factory=Notifications)
@@ -328,12 +556,11 @@ class Config(_Model):
         return services
 
     @model_validator(mode="after")
-    def _quorum_fits(self) -> Config:
-        if self.decision.quorum is not None and self.decision.quorum > len(self.probe_regions):
-            raise ValueError(
-                f"decision.quorum: {self.decision.quorum} is more than the number of "
-                f"probe_regions ({len(self.probe_regions)})"
-            )
+    def _fits_together(self) -> Config:
+        """Rules across sections; each problem names the field to change."""
+        problems = [problem for rule in _CROSS_RULES for problem in rule(self)]
+        if problems:
+            raise ConfigProblems(problems)
         return self
 
     @property
@@ -383,6 +610,118 @@ class Config(_Model):
         return found
 
 
+class ConfigProblems(ValueError):
+    """Several problems found by one model-level check, each naming its own field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _partition_problems(config: Config) -> Iterator[str]:
+    home = AWS_REGIONS[config.home_region]
+    for i, region in enumerate(config.probe_regions):
+        if AWS_REGIONS[region] != home:
+            yield (
+                f"probe_regions[{i}]: {region!r} is in the {AWS_REGIONS[region]} partition "
+                f"and home_region {config.home_region!r} in {home}; one deployment cannot "
+                "span partitions"
+            )
+
+
+def _quorum_problems(config: Config) -> Iterator[str]:
+    if config.decision.quorum is not None and config.decision.quorum > len(config.probe_regions):
+        yield (
+            f"decision.quorum: {config.decision.quorum} is more than the number of "
+            f"probe_regions ({len(config.probe_regions)})"
+        )
+
+
+def _record_problems(config: Config) -> Iterator[str]:
+    """One owner per record set: two switches would overwrite each other's values, and a
+    CNAME cannot share its name with any other record."""
+    seen: dict[tuple[str, str], list[tuple[str, RecordType]]] = {}
+    for i, service in enumerate(config.services):
+        for j, record in enumerate(service.dns.records):
+            where = f"services[{i}].dns.records[{j}]"
+            others = seen.setdefault((record.zone_id, record.name.lower()), [])
+            for first, rtype in others:
+                if rtype is record.type:
+                    yield (
+                        f"{where}: {record.name} {rtype.value} in zone {record.zone_id} is "
+                        f"also {first}; each switch would overwrite the other's values"
+                    )
+                    break
+                if RecordType.CNAME in (rtype, record.type):
+                    yield (
+                        f"{where}: {record.name} in zone {record.zone_id} cannot be both "
+                        f"{_article(record.type)} and {_article(rtype)} record ({first})"
+                    )
+                    break
+            others.append((where, record.type))
+
+
+def _checks(config: Config) -> Iterator[tuple[str, Check]]:
+    for i, service in enumerate(config.services):
+        for site in SiteName:
+            for k, check in enumerate(service.site(site).checks):
+                yield f"services[{i}].{site.value}.checks[{k}]", check
+
+
+def _timing_problems(config: Config) -> Iterator[str]:
+    """Intervals, timeouts and windows that each pass alone but not together."""
+    interval, stale = config.probe.interval, config.stale_after
+    if stale < interval:
+        yield (
+            f"decision.stale_after: {fmt_seconds(stale)} is shorter than probe.interval "
+            f"({fmt_seconds(interval)}): every region would be stale between its rounds"
+        )
+    for where, check in _checks(config):
+        if check.timeout > stale:
+            yield (
+                f"{where}.timeout: {fmt_seconds(check.timeout)} is longer than "
+                f"decision.stale_after ({fmt_seconds(stale)}): a round that slow reaches "
+                "the decider after its region already counts as stale"
+            )
+    if config.probe.retention < config.lookback:
+        rounds = max(config.decision.fall, config.decision.rise)
+        yield (
+            f"probe.retention: {fmt_seconds(config.probe.retention)} is shorter than the "
+            f"decider's look-back of {fmt_seconds(config.lookback)} (stale_after "
+            f"{fmt_seconds(stale)} + {rounds} rounds of {fmt_seconds(interval)}, for "
+            "max(fall, rise)): rounds it still needs would expire"
+        )
+
+
+def _lambda_problems(config: Config) -> Iterator[str]:
+    """A probe function sized past Lambda's 15-minute maximum (the act function's timeout,
+    ``dns.verify_timeout`` + 60 s, is kept inside it by verify_timeout's own bound)."""
+    from arbiter.core.schedule import round_budget, round_offsets  # it imports this module
+
+    last, budget = round_offsets(config)[-1], round_budget(config)
+    if last + budget > LAMBDA_MAX_TIMEOUT:
+        where, slowest = max(_checks(config), key=lambda found: found[1].timeout)
+        yield (
+            f"{where}.timeout: the probe function would need {last + budget:g} s (its last "
+            f"round starts {last:g} s in at probe.interval {fmt_seconds(config.probe.interval)}, "
+            f"and a round may take this {fmt_seconds(slowest.timeout)} + 5 s), more than "
+            f"Lambda's {LAMBDA_MAX_TIMEOUT:g} s"
+        )
+
+
+def _article(rtype: RecordType) -> str:
+    return f"a {rtype.value}" if rtype is RecordType.CNAME else f"an {rtype.value}"
+
+
+_CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
+    _partition_problems,
+    _quorum_problems,
+    _record_problems,
+    _timing_problems,
+    _lambda_problems,
+]
+
+
 def _reject_duplicates(names: Iterable[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -396,8 +735,9 @@ def format_loc(
 ) -> str:
     """``('services', 0, 'dns', 'records', 1, 'ttl')`` -> ``services[0].dns.records[1].ttl``.
 
-    ``unions`` names lists of discriminated unions and their tags: pydantic puts the tag
-    after the item's index (``checks[0].http.url``), which says nothing to a reader.
+    ``unions`` names discriminated unions and their tags: pydantic puts the tag after a
+    list item's index (``checks[0].http.url``) or after a single field (``command.switch.to``),
+    which says nothing to a reader.
     """
     unions = {"checks": _CHECK_TAGS} if unions is None else unions
     out = ""
@@ -406,8 +746,12 @@ def format_loc(
             out += f"[{part}]"
         elif i >= 2 and part in unions.get(str(loc[i - 2]), ()):
             continue  # a union's tag (but services[0].dns stays)
-        elif part.startswith("function-"):
-            continue  # the discriminator tag pydantic adds to a union's path
+        elif i >= 1 and part in unions.get(str(loc[i - 1]), ()):
+            continue  # the tag of a single union field
+        elif part.startswith("function-") or part == "[key]":
+            continue  # the discriminator tag pydantic adds to a union's path; a dict's key
+        elif not part.isprintable():
+            out += f"[{part!r}]"  # a key with a line break stays on one line
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
@@ -423,7 +767,12 @@ def validation_messages(
             message = "unknown key"
         loc = tuple(error["loc"])
         # A model-level check names its own fields in the message.
-        messages.append(f"{format_loc(loc, unions)}: {message}" if loc else message)
+        prefix = f"{format_loc(loc, unions)}: " if loc else ""
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigProblems):
+            messages += [prefix + problem for problem in cause.problems]
+        else:
+            messages.append(prefix + message)
     return messages
 
 
@@ -434,23 +783,131 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(source, validation_messages(exc)) from None
 
 
-def load_config_text(text: str, source: str = "config") -> Config:
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus its silent surprises: a key given twice in one mapping
+    (PyYAML keeps the last), and a scalar it cannot convert (a bare ``ValueError``)."""
+
+    def compose_mapping_node(self, anchor: dict[Any, yaml.Node]) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+                continue
+            first = seen.setdefault((key.tag, key.value), key)
+            if first is not key:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"duplicate key {key.value!r} (first at line {first.start_mark.line + 1}); "
+                    "YAML would keep only the last",
+                    key.start_mark,
+                )
+        return node
+
+
+def _positioned(construct: Any, what: str) -> Any:
+    """A scalar constructor whose ValueError (``2026-02-30``, an integer of 5000 digits)
+    becomes a YAML error at the scalar's line."""
+
+    def constructor(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except ValueError as exc:
+            reason = str(exc).split(";")[0]
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value[:40]!r} cannot be read as {what}: {reason}",
+                node.start_mark,
+            ) from None
+
+    return constructor
+
+
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:int", _positioned(yaml.SafeLoader.construct_yaml_int, "an integer")
+)
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _positioned(yaml.SafeLoader.construct_yaml_timestamp, "a date")
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """One YAML document; anything wrong with it is a ConfigError naming the line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"line {line}: character U+{exc.character:04X} is not allowed in YAML"
+        raise ConfigError(source, [f"not valid YAML: {problem}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"not valid YAML: {where}{problem}"]) from None
+    except RecursionError:
+        raise ConfigError(source, ["not valid YAML: nested too deeply"]) from None
+    _reject_surrogates(data, source)
+    return data
+
+
+def _reject_surrogates(data: Any, source: str) -> None:
+    """A ``"\\ud800"`` escape gives a string that is not Unicode text: it would pass
+    validation and fail later, when the config is written out as UTF-8."""
+    seen: set[int] = set()
+    todo: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while todo:
+        item, loc = todo.pop()
+        if id(item) in seen:
+            continue  # a YAML alias: each object once, so `&a [*a]` ends
+        seen.add(id(item))
+        if isinstance(item, dict):
+            todo += [(key, loc) for key in item]
+            todo += [(value, (*loc, str(key))) for key, value in item.items()]
+        elif isinstance(item, list):
+            todo += [(value, (*loc, i)) for i, value in enumerate(item)]
+        elif isinstance(item, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+            raise ConfigError(
+                source, [f"{format_loc(loc, {})}: a \\u escape gives a lone surrogate, not text"]
+            )
+
+
+def _read_text(path: str | Path) -> str:
+    """A UTF-8 text file; an unreadable or undecodable one is a ConfigError."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ConfigError(str(path), [f"cannot read the file: {why}"]) from None
+    except ValueError as exc:  # a path with a NUL byte, e.g. from a scenario's `config:`
+        raise ConfigError(repr(str(path)), [f"cannot read the file: {exc}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            str(path),
+            [f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded"],
+        ) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, as UTF-8 text; whatever is wrong with it is a ConfigError."""
+    return parse_yaml(_read_text(path), str(path))
+
+
+def _config_of(data: Any, source: str) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping of keys to values"])
     return parse_config(data, source)
 
 
+def load_config_text(text: str, source: str = "config") -> Config:
+    return _config_of(parse_yaml(text, source), source)
+
+
 def load_config(path: str) -> Config:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
-    return load_config_text(text, path)
+    return _config_of(read_yaml(path), path)

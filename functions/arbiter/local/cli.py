@@ -19,7 +19,8 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
     except ConfigError as exc:
-        print(f"{exc.source}: invalid ({len(exc.problems)} problems)", file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{exc.source}: invalid ({count} problem{'s' * (count != 1)})", file=sys.stderr)
         for problem in exc.problems:
             print(f"  error: {problem}", file=sys.stderr)
         return 1
@@ -63,6 +64,8 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    """Every file is reported, the bad ones too: a bad file is one line per problem
+    (``FILE: FIELD: what is wrong``), or one line in all with ``--summary``."""
     from arbiter.local.simulator import report, simulate
 
     worst = 0
@@ -70,9 +73,11 @@ def _simulate(args: argparse.Namespace) -> int:
         try:
             result = simulate(path)
         except ConfigError as exc:
-            print(f"{exc.source}: invalid", file=sys.stderr)
-            for problem in exc.problems:
-                print(f"  error: {problem}", file=sys.stderr)
+            if args.summary:
+                print(f"{path}: invalid: {'; '.join(exc.problems)}")
+            else:
+                for problem in exc.problems:
+                    print(f"{path}: {problem}", file=sys.stderr)
             worst = 2
             continue
         if args.summary:
