@@ -180,8 +180,10 @@ def flood_undeclared(request: bytes) -> tuple[bytes, Iterator[bytes]]:
 
 
 def ask(url: str) -> tuple[tuple[bool, str], float]:
+    # model_construct: the config refuses credentials in a URL; the client must not leak one
+    hook = Webhook.model_construct(url=url, timeout=GATE_TIMEOUT, secret=None, verify_tls=True)
     start = time.perf_counter()
-    answer = ask_gate(WebhookClient(None), Webhook(url=url, timeout=GATE_TIMEOUT), "web")
+    answer = ask_gate(WebhookClient(None), hook, "web")
     return answer, time.perf_counter() - start
 
 

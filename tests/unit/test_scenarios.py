@@ -135,6 +135,18 @@ def test_regions_must_be_probe_regions_of_the_config(tmp_path: Path) -> None:
     ]
 
 
+def test_a_skew_needs_its_offset_and_a_probe_region(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, "timeline:\n  - {kind: skew, region: eu-west-1, at: 5m}\n")
+    assert found == [
+        "timeline[0]: a skew fault needs ahead (how far the region's clock runs ahead)"
+    ]
+    found = problems_of(tmp_path, "timeline:\n  - {kind: skew, region: mars-1, ahead: 1h}\n")
+    assert found == [
+        "timeline[0].region: 'mars-1' is not a probe region of the config "
+        "(eu-west-1, eu-central-1, us-east-1)"
+    ]
+
+
 def test_checks_must_exist_on_that_site(tmp_path: Path) -> None:
     found = problems_of(
         tmp_path, "timeline:\n  - {kind: down, site: secondary, checks: [ssh, helth]}\n"

@@ -137,12 +137,21 @@ class SiteFault(_Model):
 
 
 class RegionFault(_Model):
-    """A probe region stops reporting (its Lambda, its network, its whole region)."""
+    """A probe region stops reporting (``stale``: its Lambda, its network, its whole region),
+    or stamps its rounds ``ahead`` seconds late (``skew``: its clock runs ahead)."""
 
-    kind: Literal["stale"]
+    kind: Literal["stale", "skew"]
     region: str
     at: NonNegSeconds = 0
     until: Seconds | None = None
+    ahead: Seconds | None = None
+    """For ``skew``: how far ahead the region's clock runs."""
+
+    @model_validator(mode="after")
+    def _skew_has_ahead(self) -> RegionFault:
+        if self.kind == "skew" and self.ahead is None:
+            raise ValueError("a skew fault needs ahead (how far the region's clock runs ahead)")
+        return self
 
 
 class OperatorAction(_Model):
@@ -367,6 +376,7 @@ class Simulation:
         self.state = ServiceState(service=self.service.name)
         self.result = Result(scenario, config)
         self.pending: list[Observation] = []
+        self.stored_ahead: list[Observation] = []
 
     # ground truth and fault effects ------------------------------------------------------
 
@@ -398,9 +408,24 @@ class Simulation:
 
     def _stale(self, region: str, t: float) -> bool:
         return any(
-            isinstance(step, RegionFault) and step.region == region and self._active(step, t)
+            isinstance(step, RegionFault)
+            and step.kind == "stale"
+            and step.region == region
+            and self._active(step, t)
             for step in self.s.timeline
         )
+
+    def _ahead(self, region: str, t: float) -> float:
+        """How far ahead the region's clock runs at ``t`` (0 when it is right)."""
+        for step in self.s.timeline:
+            if (
+                isinstance(step, RegionFault)
+                and step.kind == "skew"
+                and step.region == region
+                and self._active(step, t)
+            ):
+                return step.ahead or 0.0
+        return 0.0
 
     def _gate(self, t: float) -> bool:
         answer = False
@@ -444,9 +469,8 @@ class Simulation:
                     )
                 )
             sites[site] = SiteResult.of(results)
-        return Observation(
-            service=self.service.name, region=region, round_at=EPOCH + _td(t), sites=sites
-        )
+        stamped = EPOCH + _td(t + self._ahead(region, t))
+        return Observation(service=self.service.name, region=region, round_at=stamped, sites=sites)
 
     # the loop ---------------------------------------------------------------------------
 
@@ -476,7 +500,10 @@ class Simulation:
                 heapq.heappush(queue, (t + interval, 1, "round", what))
                 if self._stale(what, t):
                     continue
-                self.pending.append(self.observe(what, t))
+                observed = self.observe(what, t)
+                self.pending.append(observed)
+                if observed.round_at > EPOCH + _td(t):
+                    self.stored_ahead.append(observed)
                 self.result.rounds += 1
                 self._decide(t)
             elif kind == "schedule":
@@ -502,6 +529,11 @@ class Simulation:
             self._log(step.at, f"*** {step.site.value} {what}{where}{checks}")
             if step.until is not None:
                 self._log(step.until, f"*** {step.site.value} healthy again{where}")
+        elif isinstance(step, RegionFault) and step.kind == "skew":
+            ahead = _fmt(step.ahead or 0)
+            self._log(step.at, f"*** {step.region}'s clock runs {ahead} ahead")
+            if step.until is not None:
+                self._log(step.until, f"*** {step.region}'s clock is right again")
         elif isinstance(step, RegionFault):
             self._log(step.at, f"*** {step.region} stops reporting")
             if step.until is not None:
@@ -515,11 +547,14 @@ class Simulation:
 
     def _decide(self, t: float) -> None:
         now = EPOCH + _td(t)
-        outcome = decide(self.config, self.service, self.state, self.pending, now)
+        # As the table's query would: rounds stamped ahead come back every pass until they
+        # are older than the decider's look-back.
+        floor = now - _td(self.config.lookback)
+        self.stored_ahead = [o for o in self.stored_ahead if o.round_at >= floor]
+        batch = self.pending + [o for o in self.stored_ahead if o not in self.pending]
+        outcome = decide(self.config, self.service, self.state, batch, now)
         if outcome.needs_gate:
-            outcome = decide(
-                self.config, self.service, self.state, self.pending, now, self._gate(t)
-            )
+            outcome = decide(self.config, self.service, self.state, batch, now, self._gate(t))
         self.pending = []
         self.result.decide_passes += 1
         self._apply(outcome.state, outcome.events, outcome.transition, t)
