@@ -55,7 +55,8 @@ from arbiter.local.chaos.world import (
     alert_kind,
     build_config,
     context,
-    new_round,
+    is_round,
+    read_stream,
     schedule_event,
 )
 from arbiter.local.sites import LocalSite, Mode
@@ -85,6 +86,9 @@ class Harness:
         self._lock = threading.Lock()
         self._moto_lock = threading.Lock()
         self._inside_dns = 0
+        self._rounds_written = 0
+        self._gate: threading.Barrier | None = None
+        self._gate_left = 0
         self._bad_since: datetime | None = None
         self._missed_counted = False
         self._cut_configs: dict[frozenset[SiteName], Config] = {}
@@ -108,7 +112,8 @@ class Harness:
         dynamodb = FaultyClient("dynamodb", raw, Faults(), lock=self._moto_lock)
         self.stream_arn = aws.create_table(dynamodb, TABLE)
         self.streams = b3.client("dynamodbstreams", region_name=HOME)
-        self.iterators: dict[str, str] = {}
+        self.read: dict[str, str] = {}
+        """The last stream record read, per shard."""
         self.sqs = b3.client("sqs", region_name=HOME)
         topic, self.inbox = aws.create_topic_with_inbox(
             b3.client("sns", region_name=HOME), self.sqs, "arbiter-chaos-alerts"
@@ -233,8 +238,19 @@ class Harness:
         runtime.install(self.home)
 
     def decide_stream(self) -> None:
-        event = aws.stream_events(self.streams, self.stream_arn, self.iterators)
-        records = [r for r in event["Records"] if new_round(r)]
+        rounds = [r for r in read_stream(self.streams, self.stream_arn, self.read) if is_round(r)]
+        if len(rounds) != self._rounds_written:  # the harness itself must be faithful
+            self.problems.append(
+                f"round {self.round}: the stream brought {len(rounds)} rounds, "
+                f"{self._rounds_written} were written"
+            )
+        self._rounds_written = 0
+        records = [r for r in rounds if r.get("eventName") == "INSERT"]
+        if len(records) < len(rounds):
+            self.note(
+                f"{len(rounds) - len(records)} round(s) replaced an item with the same key: "
+                "the decider's stream filter (new items only) drops them"
+            )
         if not records:
             return
         batch = {"Records": records}
@@ -244,6 +260,9 @@ class Harness:
     def _deliver_batch(self, batch: dict[str, Any]) -> None:
         deciders = 2 if self.faults.two_deciders else 1
         for attempt in range(1, STREAM_RETRIES + 1):  # Lambda retries a failed batch
+            with self._lock:
+                self._gate = threading.Barrier(deciders) if deciders > 1 else None
+                self._gate_left = deciders
             try:
                 _at_once([partial(decide.handler, batch, context("decide"))
                           for _ in range(deciders)])  # fmt: skip
@@ -286,7 +305,23 @@ class Harness:
 
     # -- what the instrumented adapters report ----------------------------------------------
 
+    def read_state(self) -> None:
+        """Two deciders at once: each waits after its first read until both have read, so
+        both decide on the same state and their writes really race."""
+        with self._lock:
+            gate = self._gate
+            if gate is None or self._gate_left == 0:
+                return
+            self._gate_left -= 1
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait(timeout=5)
+
+    def lost_race(self) -> None:
+        self.conflicts += 1
+        self.note("a state write lost a race (conditional write failed): that writer retries")
+
     def observed(self, obs: Observation) -> None:
+        self._rounds_written += 1
         view = self.views.get(obs.region)
         for site, result in obs.sites.items():
             reachable = view is None or site not in view.cut

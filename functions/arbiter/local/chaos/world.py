@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from arbiter.adapters.dns.route53 import Route53
-from arbiter.adapters.store import DynamoStore
+from arbiter.adapters.store import DynamoStore, Snapshot
 from arbiter.core.config import Config, DnsRecord, SiteName, parse_config
 from arbiter.core.errors import ConflictError
 from arbiter.core.model import Alert, Event, Observation, ServiceState, Transition
@@ -104,8 +104,9 @@ class Recorder(Protocol):
     """What the instrumented adapters tell (the harness)."""
 
     observer: DynamoStore
-    conflicts: int
 
+    def read_state(self) -> None: ...
+    def lost_race(self) -> None: ...
     def observed(self, obs: Observation) -> None: ...
     def written(self, alerts: Sequence[Alert]) -> None: ...
     def switched(self, transition: Transition, before: ServiceState | None) -> None: ...
@@ -125,6 +126,11 @@ class ChaosStore(DynamoStore):
         super().put_observation(obs, expires_at)
         self.harness.observed(obs)
 
+    def load(self, service: str) -> Snapshot:
+        snapshot = super().load(service)
+        self.harness.read_state()
+        return snapshot
+
     def save_state(
         self,
         state: ServiceState,
@@ -140,7 +146,7 @@ class ChaosStore(DynamoStore):
         try:
             super().save_state(state, expected_version, events, alerts)
         except ConflictError:
-            self.harness.conflicts += 1
+            self.harness.lost_race()
             raise
         self.harness.written(alerts)
         if new is not None:
@@ -245,10 +251,45 @@ def context(function: str, timeout: float = 60.0) -> Any:
     return LocalContext(function_name=f"arbiter-{function}", timeout_s=timeout)
 
 
-def new_round(record: dict[str, Any]) -> bool:
-    """The decider's stream filter, as the infra deploys it: new observations only."""
+def read_stream(streams: Any, stream_arn: str, after: dict[str, str]) -> list[dict[str, Any]]:
+    """The stream's new records, shaped as the decider's Lambda event receives them; ``after``
+    holds the last sequence number seen per shard. A fresh iterator each time: moto rolls a
+    failed transaction back by putting a copy of the table (and of its stream shard) in its
+    place, which an iterator taken before would never see again."""
+    records: list[dict[str, Any]] = []
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    for shard in shards:
+        shard_id = shard["ShardId"]
+        position: dict[str, str] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after[shard_id]}
+            if shard_id in after
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, **position)
+        token = iterator["ShardIterator"]
+        for _ in range(1000):  # bounded: pages of up to 1,000 records
+            page = streams.get_records(ShardIterator=token)
+            if not page["Records"]:
+                break
+            for record in page["Records"]:
+                records.append(
+                    {
+                        **record,
+                        "eventVersion": record.get("eventVersion", "1.1"),
+                        "eventSource": "aws:dynamodb",
+                        "eventSourceARN": stream_arn,
+                    }
+                )
+            after[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
+            token = page["NextShardIterator"]
+    return records
+
+
+def is_round(record: dict[str, Any]) -> bool:
+    """An observation's stream record. The decider's trigger (infra/stacks.py) takes only
+    those that are INSERTs: new items."""
     sk = record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S", "")
-    return record.get("eventName") == "INSERT" and sk.startswith("OBS#")
+    return str(sk).startswith("OBS#")
 
 
 def alert_kind(key: str, body: str) -> str:
