@@ -264,8 +264,8 @@ class Harness:
                 self._gate = threading.Barrier(deciders) if deciders > 1 else None
                 self._gate_left = deciders
             try:
-                _at_once([partial(decide.handler, batch, context("decide"))
-                          for _ in range(deciders)])  # fmt: skip
+                calls = [partial(decide.handler, batch, context("decide")) for _ in range(deciders)]
+                _at_once(calls)
                 return
             except ArbiterError as exc:
                 self.note(f"decide: batch failed (attempt {attempt}): {exc}")
@@ -351,7 +351,8 @@ class Harness:
             return f"to {new.value}, which is really down"
         if before is not None and before.pinned is old and not self.truth.now(old):
             return f"undid the operator's pin on {old.value} while it was up"
-        failback = old is SiteName.SECONDARY and not self.truth.now(old)
+        # A failback leaves a healthy secondary by design (the machine's reason says so).
+        failback = old is SiteName.SECONDARY and t.reason.startswith("failback")
         fall = self.config.decision.fall
         if not failback and not self.truth.down_for(old, fall):
             return f"away from {old.value}, which was not down for {fall} rounds"
@@ -477,7 +478,7 @@ class Harness:
             times = [u.at for u in self.upserts if u.transition == switch.id]
             if not times:
                 problems.append(f"switch #{switch.id} reported done without a DNS change")
-            elif (min(times) - switch.at).total_seconds() > INTERVAL:
+            elif (min(times) - switch.at).total_seconds() > self.scenario.dns_within:
                 late = (min(times) - switch.at).total_seconds()
                 problems.append(f"switch #{switch.id}: DNS changed {late:.0f} s after the decision")
         return problems

@@ -12,7 +12,7 @@ from typing import Any
 
 from arbiter.core.config import SiteName
 from arbiter.local.chaos.harness import Harness
-from arbiter.local.chaos.world import SERVICE, Scenario, Step
+from arbiter.local.chaos.world import INTERVAL, SERVICE, Scenario, Step
 from arbiter.local.sites import Mode
 
 P, S = "primary", "secondary"
@@ -337,6 +337,17 @@ SCENARIOS: list[Scenario] = [
         expect=["dec>S"],
         alerts={"report_done": 1},
         check=restarted_once,
+    ),
+    Scenario(
+        "act-invocations-delayed",
+        "act invocations arrive two minutes late: the decider starts the runbook again at "
+        "each pass meanwhile; when they all arrive, one acts and the rest find it done",
+        rounds=7,
+        steps={0: [fault(hold_acts=True)], 2: [mode(P, "error")], 5: [fault(hold_acts=False)]},
+        expect=["dec>S"],
+        alerts={"report_done": 1},
+        check=one_change_per_zone,
+        dns_within=2 * INTERVAL,
     ),
     Scenario(
         "act-invocations-twice",

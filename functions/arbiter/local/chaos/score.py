@@ -4,8 +4,8 @@ The harness knows the truth (which site is really down, which region can really 
 counters compare what Arbiter did against it:
 
 - **false switches**: a switch decided by the decider away from a site that was not really
-  down (down for the last ``fall`` rounds), to a site that was really down, or undoing an
-  operator's pin while the pinned site was up;
+  down (down for the last ``fall`` rounds; a failback excepted), to a site that was really
+  down, or undoing an operator's pin while the pinned site was up;
 - **missed switches**: the site DNS serves really down (or DNS split between sites) while a
   site is really up, for longer than the detection bound ``(fall + 1) x interval + 60 s``,
   while a quorum of probe regions was fresh and could see it, and the service was not

@@ -70,6 +70,8 @@ class Scenario:
     """Scenario-specific problems, if any."""
     schedule: bool = True
     """Run the decider's one-minute schedule (a deliberately broken harness turns it off)."""
+    dns_within: float = INTERVAL
+    """Each switch that completes must change DNS within this many seconds of its decision."""
 
 
 @dataclass
