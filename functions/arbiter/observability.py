@@ -4,7 +4,18 @@
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-logger = Logger(service="arbiter")
-metrics = Metrics(namespace="Arbiter", service="arbiter")
+NAMESPACE = "Arbiter"
 
-__all__ = ["MetricUnit", "logger", "metrics", "single_metric"]
+logger = Logger(service="arbiter")
+metrics = Metrics(namespace=NAMESPACE, service="arbiter")
+
+
+def count_per_service(name: str, value: float, service: str) -> None:
+    """Emit ``name`` now, with the monitored ``service`` as its dimension (what the dashboard's
+    SEARCH and the per-service alarms select). ``metrics`` has one dimension set per flush, and
+    a ``single_metric`` block holds exactly one metric: a second one in it is dropped."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as m:
+        m.add_dimension(name="service", value=service)
+
+
+__all__ = ["NAMESPACE", "MetricUnit", "count_per_service", "logger", "metrics"]

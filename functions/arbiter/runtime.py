@@ -60,12 +60,31 @@ def config_from_env() -> Config:
     return load_config(str(path))
 
 
+PROBE_TABLE_CONNECT = 1.0
+PROBE_TABLE_READ = 1.0
+"""The probe's table client: connect and read timeouts (seconds) and one attempt per call, so a
+stalled PutItem fails after at most their sum. services/probe.py tries again while a whole
+attempt still fits in the round's budget (``core/schedule.py::round_budget``)."""
+
+
 def _client(service: str, region: str | None = None) -> Any:
     import boto3
     from botocore.config import Config as BotoConfig
 
-    retry = BotoConfig(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5)
-    return boto3.client(service, region_name=region, config=retry)
+    if service == "dynamodb" and _in_probe():
+        config = BotoConfig(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=PROBE_TABLE_CONNECT,
+            read_timeout=PROBE_TABLE_READ,
+        )
+    else:
+        config = BotoConfig(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5)
+    return boto3.client(service, region_name=region, config=config)
+
+
+def _in_probe() -> bool:
+    """Only the probe function has a region label (infra's ProbeStack sets it)."""
+    return bool(os.environ.get("ARBITER_REGION_LABEL"))
 
 
 def from_env() -> Runtime:

@@ -3,6 +3,7 @@
 - ``HttpSite``: a threaded HTTP(S) server whose answer (status, body, delay, headers, a stall
   mid-body) is set per path at run time, and which records the requests it saw.
 - ``TcpSite``: a TCP server that sends an optional banner and then holds the connection.
+- ``DripSite``: a tarpit that reads a request, then answers one byte at a time (TLS optional).
 - ``refused_port()``: a port on which a connection is refused, held so nobody else takes it.
 - ``self_signed_cert()``: a throwaway certificate made with the ``openssl`` command.
 - ``NamedServer``: a real BIND ``named`` serving zone files on a free loopback port.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +30,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -236,23 +238,15 @@ class HttpSite:
         self.stop()
 
 
-class TcpSite:
-    """A loopback TCP server: on each connection it sends ``banner`` (if any), then holds the
-    connection open, silent, until the client closes, ``stop()`` or MAX_HOLD."""
+class _TcpServer:
+    """A loopback TCP listener whose accept loop hands each connection to ``_accepted``."""
 
-    def __init__(self, host: str = "127.0.0.1", *, banner: str | bytes | None = None) -> None:
+    def __init__(self, host: str) -> None:
         self.host = host
-        self._banner = banner.encode() if isinstance(banner, str) else banner
         self._stopping = threading.Event()
-        self._held: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
-
-    def set_banner(self, banner: str | bytes | None) -> None:
-        """What the next connections receive; None sends nothing."""
-        with self._lock:
-            self._banner = banner.encode() if isinstance(banner, str) else banner
 
     @property
     def port(self) -> int:
@@ -264,14 +258,14 @@ class TcpSite:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.bind((self.host, 0))
-        listener.listen(64)
+        listener.listen(128)
         listener.settimeout(0.05)
         self._listener = listener
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
         return self
 
-    def _serve(self) -> None:
+    def _accept(self) -> None:
         assert self._listener is not None
         # Each pass waits at most the accept timeout; stop() ends the loop.
         while not self._stopping.is_set():
@@ -281,12 +275,10 @@ class TcpSite:
                 continue
             except OSError:
                 return
-            with self._lock:
-                banner = self._banner
-                self._held.append(conn)
-            if banner:
-                with contextlib.suppress(OSError):
-                    conn.sendall(banner)
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         self._stopping.set()
@@ -294,16 +286,158 @@ class TcpSite:
             self._thread.join(timeout=5)
         if self._listener is not None:
             self._listener.close()
-        with self._lock:
-            for conn in self._held:
-                conn.close()
-            self._held.clear()
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class TcpSite(_TcpServer):
+    """A loopback TCP server: on each connection it sends ``banner`` (if any), then holds the
+    connection open, silent, until the client closes, ``stop()`` or MAX_HOLD."""
+
+    def __init__(self, host: str = "127.0.0.1", *, banner: str | bytes | None = None) -> None:
+        super().__init__(host)
+        self._banner = banner.encode() if isinstance(banner, str) else banner
+        self._held: list[socket.socket] = []
+
+    def set_banner(self, banner: str | bytes | None) -> None:
+        """What the next connections receive; None sends nothing."""
+        with self._lock:
+            self._banner = banner.encode() if isinstance(banner, str) else banner
+
+    def _accepted(self, conn: socket.socket) -> None:
+        with self._lock:
+            banner = self._banner
+            self._held.append(conn)
+        if banner:
+            with contextlib.suppress(OSError):
+                conn.sendall(banner)
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """An HTTP or SIP request: its head, up to the blank line, and the body its Content-Length
+    announces (at most 64 KiB in all; less on EOF)."""
+    data = b""
+    # Each pass grows `data` or ends on EOF; the size bound ends the rest.
+    while len(data) < _request_size(data) and len(data) < 65536:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _request_size(data: bytes) -> float:
+    head, found, _ = data.partition(b"\r\n\r\n")
+    if not found:
+        return float("inf")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return len(head) + 4 + (int(length.group(1)) if length else 0)
+
+
+def read_dns_query(conn: socket.socket) -> bytes:
+    """One DNS query over TCP (RFC 1035 4.2.2: a two-byte length, then the message)."""
+    data = b""
+    # Each pass grows `data` or ends on EOF; a length field caps the total at 64 KiB + 2.
+    while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data[2:]
+
+
+def read_nothing(conn: socket.socket) -> bytes:
+    """For servers that speak first (a banner)."""
+    return b""
+
+
+def byte_by_byte(data: bytes) -> Iterator[bytes]:
+    return (data[i : i + 1] for i in range(len(data)))
+
+
+class DripSite(_TcpServer):
+    """A tarpit on loopback. On each connection it reads the request with ``read``, then sends
+    what ``answer(request)`` gives: ``head`` at once, then each piece of ``drip`` with
+    ``interval`` seconds between them, until all is sent, the client hangs up, ``stop()`` or
+    MAX_HOLD. With ``tls`` (a server-side SSLContext) it drips inside TLS, one record a piece.
+
+        status = b"HTTP/1.1 200 OK\r\n"
+        with DripSite(lambda request: (b"", byte_by_byte(status))) as tarpit:
+            ...  # http://127.0.0.1:{tarpit.port}/ sends its status line over 0.85 s
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[bytes], tuple[bytes, Iterable[bytes]]],
+        *,
+        read: Callable[[socket.socket], bytes] = read_request,
+        interval: float = 0.05,
+        tls: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(host)
+        self._answer = answer
+        self._read = read
+        self._interval = interval
+        self._tls = tls
+        self._connections = 0
+        self._sent = 0
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._tls else 'http'}://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def sent(self) -> int:
+        """Bytes of ``drip`` that the kernel took so far, over every connection."""
+        with self._lock:
+            return self._sent
+
+    def _accepted(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections += 1
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        # A client that hangs up ends this thread at the next byte (EPIPE or a reset).
+        with contextlib.suppress(OSError):
+            conn.settimeout(MAX_HOLD)
+            if self._tls is not None:
+                conn = self._tls.wrap_socket(conn, server_side=True)  # closes conn if it fails
+            with conn:
+                head, drip = self._answer(self._read(conn))
+                conn.sendall(head)
+                self._drip(conn, drip)
+
+    def _drip(self, conn: socket.socket, drip: Iterable[bytes]) -> None:
+        give_up = time.monotonic() + MAX_HOLD
+        # Each pass sends one piece and waits `interval`: the end of `drip`, stop() or MAX_HOLD
+        # ends the loop.
+        for piece in drip:
+            if time.monotonic() > give_up:
+                return
+            conn.sendall(piece)
+            with self._lock:
+                self._sent += len(piece)
+            if self._stopping.wait(self._interval):
+                return
 
 
 @contextlib.contextmanager

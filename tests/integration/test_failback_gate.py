@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
 
-from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient, ask_gate
+from arbiter.adapters.hooks import ANSWER_LIMIT, SecretsManagerKeys, WebhookClient, ask_gate
 from arbiter.core.config import SiteName, Webhook
 from arbiter.services.decider import decide_service
 from tests.factories import at, config_dict, round_of
+from tests.integration.servers import DripSite, byte_by_byte
 from tests.integration.world import World, make_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.allow_hosts(["127.0.0.1", "::1"]),
+    pytest.mark.timeout(60),
+]
 KEY = "s3cr3t-signing-key"
 
 
@@ -137,3 +144,78 @@ def test_gate_errors_count_as_closed(world: World, gate: GateServer) -> None:
     unsigned = Webhook(url=hook.url, timeout=2)
     assert ask_gate(client, unsigned, "web") == (False, "hook answered 401")
     assert KEY not in why
+
+
+# --- A gate that drips or floods its answer ------------------------------------------------
+
+GATE_TIMEOUT = 1.0
+MARGIN = 0.5
+"""Seconds past its timeout within which a gate that does not answer must be given up."""
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+def headers_dripped(request: bytes) -> tuple[bytes, Iterator[bytes]]:
+    return b"", byte_by_byte(OK_HEAD + b"X-Pad: " + b"a" * 4000 + b"\r\n\r\n{}")
+
+
+def yes_dripped(request: bytes) -> tuple[bytes, Iterator[bytes]]:
+    """A yes that would arrive after about 2 s."""
+    yes = b'{"synced": true, "detail": "' + b"." * 20 + b'"}'
+    return OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(yes), byte_by_byte(yes)
+
+
+FLOOD = b"x" * 65536
+FLOOD_PIECES = 300_000_000 // len(FLOOD)
+
+
+def flood_declared(request: bytes) -> tuple[bytes, Iterator[bytes]]:
+    """An answer that says it is 300 MB long, then sends as fast as it can."""
+    head = OK_HEAD + b"Content-Length: %d\r\n\r\n" % (len(FLOOD) * FLOOD_PIECES)
+    return head, itertools.repeat(FLOOD, FLOOD_PIECES)
+
+
+def flood_undeclared(request: bytes) -> tuple[bytes, Iterator[bytes]]:
+    """300 MB with no length: the body ends when the server closes."""
+    return OK_HEAD + b"Connection: close\r\n\r\n", itertools.repeat(FLOOD, FLOOD_PIECES)
+
+
+def ask(url: str) -> tuple[tuple[bool, str], float]:
+    start = time.perf_counter()
+    answer = ask_gate(WebhookClient(None), Webhook(url=url, timeout=GATE_TIMEOUT), "web")
+    return answer, time.perf_counter() - start
+
+
+def test_a_gate_that_drips_its_headers_is_given_up_at_its_timeout() -> None:
+    with DripSite(headers_dripped) as tarpit:
+        url = f"http://user:s3cret@127.0.0.1:{tarpit.port}/gate?token=s3cret"
+        (is_open, why), took = ask(url)
+    assert (is_open, why) == (False, "hook timed out after 1.0 s")
+    assert took < GATE_TIMEOUT + MARGIN
+    assert "s3cret" not in why
+
+
+def test_a_yes_that_comes_too_late_is_a_no() -> None:
+    with DripSite(yes_dripped) as tarpit:
+        (is_open, why), took = ask(f"{tarpit.url}/gate")
+    assert (is_open, why) == (False, "hook timed out after 1.0 s")
+    assert took < GATE_TIMEOUT + MARGIN
+
+
+@pytest.mark.parametrize("answer", [flood_declared, flood_undeclared])
+def test_a_gate_answer_larger_than_64_kib_is_refused_without_reading_it(
+    answer: Callable[[bytes], tuple[bytes, Iterator[bytes]]],
+) -> None:
+    with DripSite(answer, interval=0) as flood:
+        tracemalloc.start()
+        try:
+            (is_open, why), took = ask(f"{flood.url}/gate")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        time.sleep(0.2)  # the server notices the hang-up
+        sent = flood.sent
+    assert (is_open, why) == (False, "hook answered more than 64 KiB")
+    assert took < GATE_TIMEOUT
+    # The kernel's socket buffers take some megabytes; the client read no more than the cap.
+    assert sent < 64 * 2**20
+    assert peak < ANSWER_LIMIT * 8, f"traced peak {peak} bytes"

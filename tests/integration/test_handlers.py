@@ -493,3 +493,51 @@ def test_events_of_one_write_keep_their_order(world: World) -> None:
     world.store.save_state(ServiceState(service="web", version=1), 0, events)
     world.store.append_events("web", [Event(at=T0, kind="k12", message="m12")], first_seq=12)
     assert [e.kind for e in world.store.recent_events("web", 50)] == [f"k{i}" for i in range(13)]
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({}, "service: Field required"),
+        ({"service": "web"}, "transition: Field required"),
+        ({"service": "web", "transition": "5"}, "transition: Input should be a valid integer"),
+        ({"service": "web", "transition": 0}, "transition: Input should be greater than"),
+        ("not an object", "Input should be a valid dictionary"),
+        ({"service": "web", "transition": 1, "extra": 1}, "extra: unknown key"),
+    ],
+)
+def test_act_refuses_a_malformed_event_without_raising(
+    world: World, event: Any, problem: str
+) -> None:
+    before = world.items()
+    result = act.handler(event, LocalContext())
+    assert result["ok"] is False and result["error"] == "malformed act event"
+    assert any(problem in p for p in result["problems"]), result["problems"]
+    assert world.items() == before
+
+
+def test_act_refuses_an_unknown_service(world: World) -> None:
+    result = act.handler({"service": "mail", "transition": 3}, LocalContext())
+    assert result == {
+        "ok": False,
+        "error": "unknown service",
+        "problems": ["service: unknown service 'mail'"],
+    }
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": "nope"}, [], {"detail-type": 5}])
+def test_decide_refuses_a_malformed_event_without_raising(world: World, event: Any) -> None:
+    before = world.items()
+    result = decide.handler(event, LocalContext())
+    assert result["ok"] is False and result["error"] == "malformed decide event"
+    assert result["problems"]
+    assert world.items() == before
+
+
+def test_status_writes_nothing(world: World) -> None:
+    seed(world, 0, 3)
+    decide_service(world.rt, "web", at(2))
+    before = world.items()
+    for _ in range(3):
+        assert override.handler({"command": "status"}, LocalContext())["ok"]
+    assert world.items() == before

@@ -143,3 +143,27 @@ def test_refused_override_exits_one(capsys: pytest.CaptureFixture[str]) -> None:
         {"ok": False, "error": "invalid override", "problems": ["to: Field required"]}
     )
     assert text == "refused: invalid override\n  to: Field required"
+
+
+def test_status_shows_the_pin_the_open_runbook_and_pending_alerts() -> None:
+    from arbiter.local.cli import render_answer
+
+    state = {
+        "service": "web",
+        "status": "ACTIVE_SECONDARY",
+        "version": 9,
+        "since": "2026-01-01T09:00:00+00:00",
+        "reason": "operator alice: maintenance",
+        "sites": {"primary": "UP", "secondary": "UP"},
+        "pinned": "secondary",
+        "pinned_at": "2026-01-01T09:00:00+00:00",
+        "open_runbook": 9,
+        "pending_alerts": 2,
+    }
+    text = render_answer({"ok": True, "changed": False, "state": state})
+    assert (
+        "  pinned to secondary by an operator since 2026-01-01T09:00:00+00:00: no automatic "
+        "failback until `arbiter resume`"
+    ) in text
+    assert "  switch #9 is being carried out" in text
+    assert "  2 alert(s) waiting to be delivered" in text

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from arbiter.core.config import Config, SiteName
-from arbiter.core.machine import decide
+from arbiter.core.machine import Command, apply_override, decide
 from arbiter.core.model import Health, Observation, ServiceState
 from arbiter.core.vote import tally
 from tests.factories import at, config_dict, make_config, obs
@@ -175,3 +177,97 @@ def test_same_observations_same_decision(setup: tuple[Config, list], rnd: random
     assert decide(config, service, state, batch, now) == decide(
         config, service, state, shuffled, now
     )
+
+
+# -- issue 6: ties, clocks ahead, pins ----------------------------------------------------
+
+REGIONS4 = REGIONS5[:4]
+
+
+@st.composite
+def split_setups(draw: st.DrawFn) -> tuple[Config, list[list[tuple[bool, bool] | None]]]:
+    """Four regions with a quorum of 2: two halves can both reach it."""
+    data = config_dict(
+        probe_regions=REGIONS4,
+        decision={"fall": draw(st.integers(1, 3)), "rise": draw(st.integers(1, 3)), "quorum": 2},
+    )
+    data["services"][0]["failback"] = {"policy": "automatic", "hold": 0}
+    rows = draw(st.lists(st.lists(report, min_size=4, max_size=4), min_size=1, max_size=40))
+    return make_config(**data), rows
+
+
+def counts(step: Step, site: SiteName) -> tuple[int, int]:
+    up = sum(health(step, r, site) is Health.UP for r in step.voters)
+    down = sum(health(step, r, site) is Health.DOWN for r in step.voters)
+    return up, down
+
+
+@settings(max_examples=300, deadline=None)
+@given(split_setups())
+def test_a_split_vote_never_causes_a_switch(setup: tuple[Config, list]) -> None:
+    config, rounds = setup
+    for step in run(config, rounds):
+        t = step.transition
+        if t is None:
+            continue
+        for site in (t.from_site, t.to_site):
+            up, down = counts(step, site)
+            assert not (up >= step.quorum and down >= step.quorum), f"switched on a split {site}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(setups(), st.lists(st.integers(0, 39), max_size=5), st.integers(31, 7200))
+def test_rounds_stamped_in_the_future_change_no_decision(
+    setup: tuple[Config, list], when: list[int], ahead: int
+) -> None:
+    """A region's clock running ahead (beyond the allowance) never changes which switches
+    happen, nor any region's view."""
+    config, rounds = setup
+    service = config.services[0]
+    plain = ServiceState(service="web")
+    skewed = ServiceState(service="web")
+    for n, row in enumerate(rounds):
+        batch = [
+            obs(region, at(n), primary=r[0], secondary=r[1])
+            for region, r in zip(config.probe_regions, row, strict=True)
+            if r is not None
+        ]
+        bogus = [
+            obs(config.probe_regions[0], at(n) + timedelta(seconds=ahead), primary=False)
+        ] if n in when else []  # fmt: skip
+        a = decide(config, service, plain, batch, at(n))
+        b = decide(config, service, skewed, batch + bogus, at(n))
+        assert (a.transition is None) == (b.transition is None)
+        assert a.state.regions == b.state.regions
+        assert a.state.active == b.state.active
+        plain, skewed = a.state, b.state
+
+
+@settings(max_examples=200, deadline=None)
+@given(setups(), st.integers(0, 20))
+def test_a_pin_holds_while_the_pinned_site_is_not_down(
+    setup: tuple[Config, list], pin_at: int
+) -> None:
+    """After an operator switches to the secondary, the decider leaves it only when the
+    quorum sees the secondary DOWN."""
+    config, rounds = setup
+    service = config.services[0]
+    state = ServiceState(service="web")
+    pinned = False
+    for n, row in enumerate(rounds):
+        if n == pin_at and state.active is SiteName.PRIMARY:
+            command = TypeAdapter(Command).validate_python(
+                {"command": "switch", "to": "secondary", "reason": "maintenance", "force": True}
+            )
+            state = apply_override(state, command, service, at(n)).state
+            pinned = True
+        batch = [
+            obs(region, at(n), primary=r[0], secondary=r[1])
+            for region, r in zip(config.probe_regions, row, strict=True)
+            if r is not None
+        ]
+        outcome = decide(config, service, state, batch, at(n))
+        if pinned and state.pinned is SiteName.SECONDARY and outcome.transition is not None:
+            assert outcome.state.verdicts[SiteName.SECONDARY].health is Health.DOWN
+            pinned = False
+        state = outcome.state

@@ -3,6 +3,10 @@
 The receiver checks ``X-Arbiter-Signature: sha256=<hex>`` where the MAC is over
 ``<X-Arbiter-Timestamp>.<raw body>``, and rejects stale timestamps. Keys and bodies are
 never logged.
+
+A hook's ``timeout`` is a total deadline over connect, response headers and body (the
+connection is cut at the deadline, see ``checks/deadline.py``), and its answer is read up to
+ANSWER_LIMIT bytes: a hook that drips or floods its answer cannot hold the decider.
 """
 
 from __future__ import annotations
@@ -12,14 +16,23 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3
+from urllib3.util import Timeout
 
 import arbiter
 from arbiter.adapters.aws import AwsApi
 from arbiter.core.config import Webhook
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
+
+if TYPE_CHECKING:
+    from arbiter.adapters.checks.deadline import Deadline
+
+ANSWER_LIMIT = 64 * 1024
+"""Bytes of a hook's answer read at most (it is a small JSON object); a longer one is refused."""
+_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
 class SecretsManagerKeys:
@@ -55,6 +68,24 @@ class WebhookClient:
 
     def call(self, hook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        headers = self._headers(hook, body)
+        # Here, not at import: the checks package would add its checkers to every cold start.
+        from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
+
+        with Deadline(hook.timeout) as deadline, watched_session(deadline) as session:
+            try:
+                status, answer = _post(session, hook, body, headers)
+            except REQUEST_FAILURES as exc:
+                raise _failed(hook, deadline, exc) from exc
+        if deadline.expired:  # cut mid-answer: what was read is not the whole answer
+            raise _failed(hook, deadline, None)
+        if status == 429 or status >= 500:
+            raise ProviderError(f"hook answered {status}")
+        if status >= 300:
+            raise ProviderRejected(f"hook answered {status}")
+        return _json_object(answer)
+
+    def _headers(self, hook: Webhook, body: bytes) -> dict[str, str]:
         timestamp = str(int(self._clock()))
         headers = {
             "Content-Type": "application/json",
@@ -65,30 +96,61 @@ class WebhookClient:
             if self._keys is None:
                 raise ProviderRejected("this hook is signed but no secret store is configured")
             headers["X-Arbiter-Signature"] = sign(self._keys.get(hook.secret), timestamp, body)
-        try:
-            response = requests.post(
-                hook.url,
-                data=body,
-                headers=headers,
-                timeout=hook.timeout,
-                verify=hook.verify_tls,
-                allow_redirects=False,
-            )
-        except requests.Timeout as exc:
-            raise ProviderError(f"hook timed out after {hook.timeout:.1f} s") from exc
-        except requests.RequestException as exc:
-            raise ProviderError(f"hook unreachable: {type(exc).__name__}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderError(f"hook answered {response.status_code}")
-        if response.status_code >= 300:
-            raise ProviderRejected(f"hook answered {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise ProviderRejected("hook answered with something that is not JSON") from exc
-        if not isinstance(answer, dict):
-            raise ProviderRejected("hook answered with JSON that is not an object")
-        return answer
+        return headers
+
+
+def _post(
+    session: requests.Session, hook: Webhook, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """The status and, for a 2xx, the answer's body (at most ANSWER_LIMIT bytes)."""
+    # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
+    timeout: Any = Timeout(total=hook.timeout)
+    response = session.post(
+        hook.url,
+        data=body,
+        headers=headers,
+        timeout=timeout,
+        verify=hook.verify_tls,
+        allow_redirects=False,
+        stream=True,
+    )
+    with response:
+        if not 200 <= response.status_code < 300:
+            return response.status_code, b""
+        return response.status_code, _read_capped(response)
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    """The answer's body; refused as soon as it shows to be longer than ANSWER_LIMIT."""
+    too_long = ProviderRejected(f"hook answered more than {ANSWER_LIMIT // 1024} KiB")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > ANSWER_LIMIT:
+        raise too_long
+    body = bytearray()
+    # Each pass grows the body by at least a byte or ends on EOF; the limit ends a flood and
+    # the deadline (which cuts the connection) a trickle.
+    while chunk := response.raw.read1(ANSWER_LIMIT + 1 - len(body), decode_content=True):
+        body += chunk
+        if len(body) > ANSWER_LIMIT:
+            raise too_long
+    return bytes(body)
+
+
+def _failed(hook: Webhook, deadline: Deadline, exc: BaseException | None) -> ProviderError:
+    """Why the call failed, without the URL (it may carry credentials) or any message."""
+    if deadline.expired or isinstance(exc, _TIMEOUTS):
+        return ProviderError(f"hook timed out after {hook.timeout:.1f} s")
+    return ProviderError(f"hook unreachable: {type(exc).__name__}")
+
+
+def _json_object(answer: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(answer)
+    except ValueError as exc:
+        raise ProviderRejected("hook answered with something that is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ProviderRejected("hook answered with JSON that is not an object")
+    return parsed
 
 
 def ask_gate(client: WebhookClient, hook: Webhook, service: str) -> tuple[bool, str]:

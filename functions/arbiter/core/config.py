@@ -344,6 +344,12 @@ class Config(_Model):
     def stale_after(self) -> float:
         return self.decision.stale_after or 3 * self.probe.interval
 
+    @property
+    def lookback(self) -> float:
+        """How far back a decide pass reads rounds: what staleness and fall/rise can use."""
+        d = self.decision
+        return self.stale_after + max(d.fall, d.rise) * self.probe.interval
+
     def service(self, name: str) -> Service:
         for service in self.services:
             if service.name == name:

@@ -164,6 +164,7 @@ def decide(
         now=now,
         stale_after=config.stale_after,
         skew=rule.clock_skew,
+        refused=state.refused_rounds,
     )
     vote = tally(
         folded.tracks, config.probe_regions, now, config.stale_after, config.quorum, rule.clock_skew
@@ -178,6 +179,7 @@ def decide(
             "first_seen": first_seen,
             "quorate_once": state.quorate_once or not vote.degraded,
             "abstaining_since": {r: state.abstaining_since.get(r, now) for r in vote.abstained},
+            "refused_rounds": _refused(config, state, folded, now),
         }
     )
     _monitor_conditions(config, service, new, vote, folded, cond, now)
@@ -185,7 +187,8 @@ def decide(
 
     transition: Transition | None = None
     cond.keep("flapping")  # cleared only by an operator's resume
-    if vote.degraded:
+    if vote.degraded or vote.ties:
+        # No quorum, or a split vote: no automatic action, and no news on these conditions.
         for name in ("both_down", "no_target", "awaiting_operator", "awaiting_sync"):
             cond.keep(name)
         cond.keep("standby_down")
@@ -215,6 +218,20 @@ def decide(
     if new != state:
         new = new.model_copy(update={"version": state.version + 1})
     return Outcome(state=new, events=events, transition=transition, restart_runbook=restart)
+
+
+def _refused(
+    config: Config, state: ServiceState, folded: Folded, now: datetime
+) -> dict[str, list[datetime]]:
+    """The stamps refused as future so far, less those no query can return any more."""
+    floor = now - timedelta(seconds=config.lookback)
+    refused: dict[str, list[datetime]] = {}
+    for region in sorted({*state.refused_rounds, *folded.future}):
+        stamps = {*state.refused_rounds.get(region, []), *folded.future.get(region, [])}
+        kept = sorted(t for t in stamps if t >= floor)
+        if kept:
+            refused[region] = kept
+    return refused
 
 
 def _verdicts(
@@ -263,7 +280,8 @@ def _monitor_conditions(
     elif vote.degraded:
         cond.keep("degraded")
 
-    for region, stamped in sorted(folded.future.items()):
+    for region, stamps in sorted(folded.future.items()):
+        stamped = max(stamps)
         ahead = (stamped - now).total_seconds()
         cond.hold(
             f"skew:{region}",
@@ -398,13 +416,12 @@ def _choose_target(
                 f"{labels[active]} ({vote.describe(active)}); "
                 f"{labels[other]} ({vote.describe(other)})"
             )
-        if other not in vote.ties:  # a split announces itself
-            cond.hold(
-                "no_target",
-                "no_target",
-                f"{labels[active]} is DOWN but {labels[other]} is not UP "
-                f"({vote.describe(other)}): not switching",
-            )
+        cond.hold(
+            "no_target",
+            "no_target",
+            f"{labels[active]} is DOWN but {labels[other]} is not UP "
+            f"({vote.describe(other)}): not switching",
+        )
         return None, ""
     if active is SiteName.PRIMARY and verdict[other] is Health.DOWN:
         cond.hold(

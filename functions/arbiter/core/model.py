@@ -147,6 +147,10 @@ class ServiceState(_Model):
     """Set by an operator's ``switch``: no automatic failback until ``resume``. A pinned site
     that goes DOWN by quorum after the pin is still failed away from (and the pin ends)."""
     pinned_at: datetime | None = None
+    refused_rounds: dict[str, list[datetime]] = Field(default_factory=dict)
+    """Stamps of rounds a region sent ahead of the skew allowance, per region: never applied,
+    not even once the clock reaches them (they hold data from the time they were made).
+    Forgotten once older than the decider's look-back, when no query returns them."""
     abstaining_since: dict[str, datetime] = Field(default_factory=dict)
     """Regions abstaining as impaired vantage points, and since when: reported only once the
     abstention outlasts the time the other regions need to cross ``fall`` on the same fault."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -40,8 +40,9 @@ class Folded(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     tracks: dict[str, RegionTrack]
-    future: dict[str, datetime]
-    """Region -> its furthest round stamped later than ``now`` + the skew allowance: ignored."""
+    future: dict[str, list[datetime]]
+    """Region -> stamps of its rounds newly seen stamped later than ``now`` + the skew
+    allowance: not applied, and to be refused for good."""
     restarted: list[str]
     """Regions whose round came after a silence longer than ``stale_after``: they start fresh."""
     in_time: list[str]
@@ -57,6 +58,7 @@ def apply_rounds(
     now: datetime,
     stale_after: float,
     skew: float,
+    refused: Mapping[str, Collection[datetime]] | None = None,
 ) -> Folded:
     """Fold new rounds into the per-region tracks, oldest first.
 
@@ -64,19 +66,24 @@ def apply_rounds(
     ``skew`` seconds after ``now`` is ignored and reported, so one bad clock can never make a
     region discard its later, correctly stamped rounds. A round that comes more than
     ``stale_after`` after the region's previous one starts the region afresh (no health, no
-    counts): old failures never add up with new ones across a silence.
+    counts): old failures never add up with new ones across a silence. ``refused`` holds the
+    stamps of rounds refused as future before: they are never applied, even once ``now``
+    has reached them.
     """
+    refused = refused or {}
     horizon = now + timedelta(seconds=skew)
     tracks = dict(regions)
-    future: dict[str, datetime] = {}
+    future: dict[str, list[datetime]] = {}
     restarted: list[str] = []
     in_time: set[str] = set()
     for region, track in regions.items():
         if track.last_round_at is not None and track.last_round_at > horizon:
             tracks[region] = RegionTrack()  # poisoned by a clock that has since been fixed
     for obs in sorted(rounds, key=lambda o: (o.round_at, o.region)):
+        if obs.round_at in refused.get(obs.region, ()):
+            continue
         if obs.round_at > horizon:
-            future[obs.region] = max(obs.round_at, future.get(obs.region, obs.round_at))
+            future.setdefault(obs.region, []).append(obs.round_at)
             continue
         in_time.add(obs.region)
         track = tracks.get(obs.region, RegionTrack())

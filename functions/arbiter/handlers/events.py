@@ -12,9 +12,11 @@ StreamEvent = DynamoDBStreamModel
 
 
 class ActEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What the decider and the override function send the act function: strict types."""
 
-    service: str = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    service: str = Field(min_length=1, max_length=40)
     transition: int = Field(ge=1)
 
 

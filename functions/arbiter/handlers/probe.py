@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from arbiter import runtime
+from arbiter.core.model import Observation
 from arbiter.core.schedule import round_budget, round_offsets
 from arbiter.handlers.events import ScheduleEvent
-from arbiter.observability import MetricUnit, logger, metrics, single_metric
+from arbiter.observability import MetricUnit, count_per_service, logger, metrics
 from arbiter.services.probe import probe_round, record
 
 
@@ -37,35 +38,40 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def run_one(rt: runtime.Runtime, now: datetime) -> None:
-    began = time.perf_counter()
+    """One round: check, write, then log each service's results whether or not the write
+    succeeded (a stalled table must not hide what the probe saw)."""
+    began = time.monotonic()
     observations = probe_round(rt.config, rt.region, now)
-    record(rt.store, rt.config, observations)
-    elapsed_ms = (time.perf_counter() - began) * 1000
+    attempt = runtime.PROBE_TABLE_CONNECT + runtime.PROBE_TABLE_READ
+    unwritten = record(rt.store, rt.config, observations, began + round_budget(rt.config), attempt)
     for obs in observations:
-        failing = {
-            site.value: [f"{c.name}: {c.reason}" for c in result.failing()]
+        _report(obs, unwritten.get(obs.service))
+    metrics.add_metric(
+        name="ProbeRoundMs", unit=MetricUnit.Milliseconds, value=(time.monotonic() - began) * 1000
+    )
+
+
+def _report(obs: Observation, write_error: str | None) -> None:
+    failing = {
+        site.value: [f"{c.name}: {c.reason}" for c in result.failing()]
+        for site, result in obs.sites.items()
+    }
+    fields: dict[str, Any] = {
+        "service": obs.service,
+        "region": obs.region,
+        "sites": {site.value: r.ok for site, r in obs.sites.items()},
+        "failing": failing,
+        "warnings": [
+            f"{site.value} {c.name}: {c.warning}"
             for site, result in obs.sites.items()
-        }
-        logger.info(
-            "round recorded",
-            service=obs.service,
-            region=obs.region,
-            sites={site.value: r.ok for site, r in obs.sites.items()},
-            failing=failing,
-            warnings=[
-                f"{site.value} {c.name}: {c.warning}"
-                for site, result in obs.sites.items()
-                for c in result.checks
-                if c.warning
-            ],
-        )
-        with single_metric(
-            name="RoundsRecorded", unit=MetricUnit.Count, value=1, namespace="Arbiter"
-        ) as metric:
-            metric.add_dimension(name="service", value=obs.service)
-            metric.add_metric(
-                name="CheckFailures",
-                unit=MetricUnit.Count,
-                value=sum(len(v) for v in failing.values()),
-            )
-    metrics.add_metric(name="ProbeRoundMs", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+            for c in result.checks
+            if c.warning
+        ],
+    }
+    count_per_service("CheckFailures", sum(len(v) for v in failing.values()), obs.service)
+    if write_error is None:
+        logger.info("round recorded", **fields)
+        count_per_service("RoundsRecorded", 1, obs.service)
+    else:
+        logger.error("round not recorded", write_error=write_error, **fields)
+        count_per_service("ObservationWriteFailures", 1, obs.service)

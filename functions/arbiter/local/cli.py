@@ -149,8 +149,17 @@ def render_answer(answer: Any) -> str:
         for region, view in state.get("regions", {}).items():
             seen = ", ".join(f"{site} {health}" for site, health in view.items())
             lines.append(f"    {region}: {seen}")
+        if state.get("pinned"):
+            lines.append(
+                f"  pinned to {state['pinned']} by an operator since {state.get('pinned_at')}: "
+                "no automatic failback until `arbiter resume`"
+            )
+        if state.get("open_runbook"):
+            lines.append(f"  switch #{state['open_runbook']} is being carried out")
         if state.get("conditions"):
             lines.append(f"  conditions: {', '.join(state['conditions'])}")
+        if state.get("pending_alerts"):
+            lines.append(f"  {state['pending_alerts']} alert(s) waiting to be delivered")
         if state.get("failed"):
             lines.append(f"  FAILED switch #{state['failed']}: send `arbiter ack` once fixed")
     for event in answer.get("events", []):

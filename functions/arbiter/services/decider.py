@@ -39,8 +39,7 @@ def rounds_window_start(rt: Runtime, state: ServiceState, now: datetime) -> date
     """The oldest round that can still matter: after each region's last applied round,
     but never older than what fall/rise and staleness can look back on."""
     cfg = rt.config
-    lookback = cfg.stale_after + max(cfg.decision.fall, cfg.decision.rise) * cfg.probe.interval
-    floor = now - timedelta(seconds=lookback)
+    floor = now - timedelta(seconds=cfg.lookback)
     seen = [
         state.regions[r].last_round_at
         for r in cfg.probe_regions

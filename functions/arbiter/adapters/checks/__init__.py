@@ -3,8 +3,10 @@
 ``run_check`` never raises: whatever goes wrong becomes ``ok=False`` with a short reason, since a
 probe that crashes reports nothing and a site it cannot judge must still be reported. ``run_all``
 runs a round in a thread pool and returns within about the largest check timeout even when a
-server stalls: a check still running at its deadline is reported as a timeout, and its thread
-is left to end on its own socket timeout.
+server stalls or drips: each checker ends at its own total deadline (TCP, SIP and DNS bound
+every socket call by what is left of it; HTTP has its connection cut by a watchdog, see
+``deadline.py``), which frees its thread and socket, and a check still running just past it
+is reported as a timeout without waiting.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def run_all(checks: Sequence[Check], max_workers: int | None = None) -> list[Che
             for i, (future, check) in enumerate(zip(futures, checks, strict=True))
         ]
     finally:
-        # Stalled checks keep their threads until their socket timeouts; nobody waits for them.
+        # A check late past GRACE ends at its own deadline; nobody waits for it.
         pool.shutdown(wait=False, cancel_futures=True)
 
 

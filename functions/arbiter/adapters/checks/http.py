@@ -1,8 +1,10 @@
 """HTTP check: an haproxy-style ``http-check expect``: status codes, then body strings.
 
 Redirects are not followed (a 301 is a status like any other), and the check's ``timeout`` is a
-total budget: urllib3's ``Timeout(total=...)`` covers connect plus response headers, and each
-body read gets only what is left of it.
+total deadline: connect, TLS handshake, headers and body. urllib3's timeouts are per socket call,
+so the connection is also watched (``deadline.py``): at the deadline its socket is shut down, and
+a server that drips its headers or body a byte at a time cannot hold the check, its thread or
+its socket past the deadline.
 
 For https the server certificate's notAfter is read from the same connection (the session's
 https pool makes connections that keep the peer certificate in DER, so it works with
@@ -24,12 +26,16 @@ from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util import Timeout
 
 import arbiter
+from arbiter.adapters.checks.deadline import (
+    REQUEST_FAILURES,
+    Deadline,
+    WatchedHTTPSConnection,
+    WatchedHTTPSPool,
+    watched_session,
+)
 from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, shown, timeout_reason
 from arbiter.core.config import HttpCheck
@@ -42,11 +48,11 @@ _READ_SIZE = 64 * 1024
 _CHAIN_LIMIT = 16
 
 
-class _Deadline(TimeoutError):
+class _OutOfTime(TimeoutError):
     """The check's total budget ran out while reading the body."""
 
 
-class _CertKeepingConnection(HTTPSConnection):
+class _CertKeepingConnection(WatchedHTTPSConnection):
     """An https connection that keeps the certificate its server presented (DER)."""
 
     peer_cert: bytes | None = None
@@ -58,17 +64,8 @@ class _CertKeepingConnection(HTTPSConnection):
             self.peer_cert = sock.getpeercert(binary_form=True)
 
 
-class _CertKeepingPool(HTTPSConnectionPool):
+class _CertKeepingPool(WatchedHTTPSPool):
     ConnectionCls = _CertKeepingConnection
-
-
-class _CertKeepingAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            **self.poolmanager.pool_classes_by_scheme,
-            "https": _CertKeepingPool,
-        }
 
 
 @dataclass
@@ -81,10 +78,15 @@ class _Seen:
 def check_http(check: HttpCheck) -> CheckResult:
     start = time.perf_counter()
     seen = _Seen()
-    try:
-        reason = _probe(check, start + check.timeout, seen)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        reason = failure_reason(exc, check.timeout)
+    with Deadline(check.timeout, start) as deadline:
+        try:
+            reason = _probe(check, deadline, seen)
+        except REQUEST_FAILURES as exc:
+            reason = failure_reason(exc, check.timeout)
+    if deadline.expired:
+        # The watchdog cut the connection; what the library made of that (a short read, a
+        # bad status line, even a truncated "ok") is not the site's answer.
+        reason = timeout_reason(check.timeout)
     expires = seen.cert_expires_at
     return result(
         check,
@@ -95,16 +97,12 @@ def check_http(check: HttpCheck) -> CheckResult:
     )
 
 
-def _probe(check: HttpCheck, deadline: float, seen: _Seen) -> str:
+def _probe(check: HttpCheck, deadline: Deadline, seen: _Seen) -> str:
     headers = {"User-Agent": USER_AGENT, **check.headers}
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     timeout: Any = Timeout(total=check.timeout)
     # One Session per call: Session is not thread-safe, and a probe wants a fresh connection.
-    with requests.Session() as session:
-        # The probe measures the direct path from its region: no proxy or .netrc from the
-        # environment (and no scan of os.environ on every request).
-        session.trust_env = False
-        session.mount("https://", _CertKeepingAdapter())
+    with watched_session(deadline, https_pool=_CertKeepingPool) as session:
         response = session.request(
             check.method,
             check.url,
@@ -129,19 +127,15 @@ def _probe(check: HttpCheck, deadline: float, seen: _Seen) -> str:
     return "ok"
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
-    """Up to BODY_LIMIT bytes, each read bounded by what is left of the budget."""
+def _read_body(response: requests.Response, deadline: Deadline) -> bytes:
+    """Up to BODY_LIMIT bytes, read until the deadline."""
     raw = response.raw
-    connection = getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
     body = bytearray()
-    # Every pass grows the body or ends on EOF; a read that stalls ends by the deadline.
+    # Every pass grows the body or ends on EOF; a read that stalls is cut at the deadline,
+    # and a body that trickles in ends there too.
     while len(body) < BODY_LIMIT:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise _Deadline
-        if isinstance(sock, socket.socket):
-            sock.settimeout(remaining)
+        if deadline.remaining() <= 0:
+            raise _OutOfTime
         chunk = raw.read1(min(_READ_SIZE, BODY_LIMIT - len(body)), decode_content=True)
         if not chunk:
             break

@@ -1,0 +1,190 @@
+"""Every custom metric that the dashboard graphs or an alarm watches is emitted by the real
+handlers, with the dimensions that the graph or alarm selects.
+
+The metric names come from the synthesized templates, not from a list kept here: a widget
+added for a metric that no code emits (or one that Powertools silently drops) fails this test.
+The handlers run against moto and a loopback site through a failover whose runbook fails, so
+the probe, decide, act and override functions each do their metered work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+from moto import mock_aws
+
+from arbiter import runtime
+from arbiter.handlers import act, decide, override, probe
+from arbiter.local.context import LocalContext
+from arbiter.observability import metrics
+from tests.factories import REGIONS, at, config_dict
+from tests.infra.helpers import render
+from tests.integration.servers import HttpSite
+from tests.integration.world import make_world
+
+pytestmark = [pytest.mark.infra, pytest.mark.integration]
+NAMESPACE = "Arbiter"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+_SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}[^']*MetricName=\"([^\"]+)\"")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A metric that the dashboard or an alarm reads: its dimensions (a value of None: any)."""
+
+    name: str
+    dimensions: tuple[tuple[str, str | None], ...]
+    where: str
+
+
+def dashboard_references(template: Template) -> list[Reference]:
+    found = []
+    for dashboard in template.find_resources("AWS::CloudWatch::Dashboard").values():
+        body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+        for widget in body["widgets"]:
+            for entry in widget.get("properties", {}).get("metrics", []):
+                found += _entry_references(entry, widget["properties"].get("title", "?"))
+    return found
+
+
+def _entry_references(entry: list[Any], title: str) -> list[Reference]:
+    where = f"dashboard widget {title!r}"
+    if entry and entry[0] == NAMESPACE:  # [namespace, name, dim, value, ..., {options}]
+        plain = [part for part in entry if isinstance(part, str)]
+        pairs = tuple(zip(plain[2::2], plain[3::2], strict=False))
+        return [Reference(plain[1], pairs, where)]
+    found = []
+    for part in entry:
+        expression = part.get("expression", "") if isinstance(part, dict) else ""
+        for schema, name in _SEARCH.findall(expression):
+            namespace, *dimensions = [d.strip() for d in schema.split(",")]
+            if namespace == NAMESPACE:
+                found.append(Reference(name, tuple((d, None) for d in dimensions), where))
+    return found
+
+
+def alarm_references(template: Template) -> list[Reference]:
+    found = []
+    for logical_id, alarm in template.find_resources("AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        stats = [props] + [
+            m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m
+        ]
+        for stat in stats:
+            if stat.get("Namespace") == NAMESPACE:
+                pairs = tuple((d["Name"], d["Value"]) for d in stat.get("Dimensions", []))
+                found.append(Reference(stat["MetricName"], pairs, f"alarm {logical_id}"))
+    return found
+
+
+@dataclass(frozen=True)
+class Emitted:
+    name: str
+    dimensions: frozenset[tuple[str, str]]
+    handler: str
+
+
+def emf_metrics(output: str, handler: str) -> list[Emitted]:
+    """The metrics of every EMF blob (a JSON line with ``_aws``) in ``output``."""
+    found = []
+    for line in output.splitlines():
+        blob = json.loads(line) if line.startswith("{") else {}
+        for directive in blob.get("_aws", {}).get("CloudWatchMetrics", []):
+            if directive["Namespace"] != NAMESPACE:
+                continue
+            for names in directive["Dimensions"]:
+                dimensions = frozenset((n, str(blob[n])) for n in names)
+                found += [Emitted(m["Name"], dimensions, handler) for m in directive["Metrics"]]
+    return found
+
+
+def satisfies(emitted: Emitted, reference: Reference) -> bool:
+    """Whether the graph or alarm sees this emission: same name, the very dimension set."""
+    names = {name for name, _ in emitted.dimensions}
+    values = dict(emitted.dimensions)
+    return (
+        emitted.name == reference.name
+        and names == {name for name, _ in reference.dimensions}
+        and all(value in (None, values[name]) for name, value in reference.dimensions)
+    )
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def emitted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[Emitted]]:
+    """The metrics that the four handlers print through a failover whose runbook fails."""
+    # The demo disables metrics for the process, and Powertools then keeps what it was given.
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics.clear_metrics()
+    found: list[Emitted] = []
+
+    def run(handler: Any, event: Any, name: str) -> Any:
+        capsys.readouterr()
+        answer = handler(event, LocalContext())
+        found.extend(emf_metrics(capsys.readouterr().out, name))
+        return answer
+
+    with mock_aws(), HttpSite() as site:
+        site.set_response("/primary", status=503, body="maintenance")
+        site.set_response("/secondary", body="OK")
+        data = config_dict()
+        for name in ("primary", "secondary"):
+            check = {"type": "http", "name": "health", "url": site.url_for(f"/{name}")}
+            data["services"][0][name]["checks"] = [{**check, "timeout": 2}]
+        world = make_world(data)
+        decided = None
+        for n in range(4):
+            world.clock.now = at(n)
+            for region in REGIONS:
+                world.rt.region = region
+                run(probe.handler, sample("probe-schedule.json"), "probe")
+            decided = run(decide.handler, sample("decide-schedule.json"), "decide")
+            if decided["web"]["transition"] is not None:
+                break
+        assert decided is not None and decided["web"]["transition"] is not None, decided
+        # The runbook fails: its record points at a hosted zone that does not exist.
+        world.rt.config = _with_zone(world.rt.config, "ZNOSUCHZONE")
+        ran = run(
+            act.handler, {"service": "web", "transition": decided["web"]["transition"]}, "act"
+        )
+        assert ran["outcome"] == "failed"
+        run(override.handler, sample("override-status.json"), "override")
+    runtime.install(None)
+    yield found
+
+
+def _with_zone(config: Any, zone_id: str) -> Any:
+    service = config.services[0]
+    record = service.dns.records[0].model_copy(update={"zone_id": zone_id})
+    dns = service.dns.model_copy(update={"records": [record]})
+    return config.model_copy(update={"services": [service.model_copy(update={"dns": dns})]})
+
+
+def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted(
+    example: dict[str, Template], emitted: list[Emitted]
+) -> None:
+    dashboard = [ref for t in example.values() for ref in dashboard_references(t)]
+    alarms = [ref for t in example.values() for ref in alarm_references(t)]
+    # The parsers found something in each place (else this test would prove nothing).
+    assert dashboard and alarms
+    missing = sorted(
+        {
+            f"{ref.name} {dict(ref.dimensions)} ({ref.where})"
+            for ref in dashboard + alarms
+            if not any(satisfies(e, ref) for e in emitted)
+        }
+    )
+    seen = sorted({(e.name, e.handler, tuple(sorted(e.dimensions))) for e in emitted})
+    assert missing == [], f"never emitted: {missing}; emitted: {seen}"
