@@ -2,9 +2,9 @@
 act and override handlers against moto and two loopback data centers, and must end with every
 count at 0 and exactly the switches it expects. The counters themselves must be able to fail.
 
-Two scenarios show bugs in the core (rounds stamped ahead of the decider's clock); they and
-their focused reproductions below are strict xfails: they pass, and so fail the suite, once
-the core is fixed, and the marks go.
+One scenario shows a bug in the core (rounds stamped ahead of the decider's clock); it and
+its focused reproduction below are strict xfails: they pass, and so fail the suite, once the
+core is fixed, and the marks go.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 
 from arbiter import runtime
+from arbiter.core.model import Transition
 from arbiter.local.chaos import BY_NAME, SCENARIOS, Outcome, Scenario, run_scenario
 from arbiter.local.chaos.scenarios import P, fault, mode
 from arbiter.local.cli import main
@@ -26,16 +27,12 @@ from tests.integration.world import World, make_world
 
 pytestmark = pytest.mark.integration
 
-SKEW_BUG = (
-    "core: rounds stamped ahead of the decider's clock stay in its query window "
-    "(services/decider.py rounds_window_start) and are folded again on every pass "
-    "(core/vote.py apply_rounds)"
-)
 KNOWN_BUGS = {
-    "clock-skew": f"{SKEW_BUG}: clock_skew is held until their stamps pass, an hour after "
-    "the region's rounds are in time again, so no clock_skew_cleared",
-    "skew-phantoms": f"{SKEW_BUG}: once the clock reaches their stamps they are applied as "
-    "new rounds, in place of the region's real ones: a false switch",
+    "skew-phantoms": "core/vote.py apply_rounds refuses a region's rounds by stamp "
+    "(ServiceState.refused_rounds): its correctly stamped round written later with a refused "
+    "stamp (the same item key, OBS#<stamp>#<region>) is refused too, so after a clock that ran "
+    "ahead is fixed, the region is ignored for as long as it was ahead: degraded, no "
+    "automatic action, a missed switch",
 }
 HAS_CHECK_DEADLINES = importlib.util.find_spec("arbiter.adapters.checks.deadline") is not None
 
@@ -133,7 +130,7 @@ def test_the_command_refuses_an_unknown_scenario(capsys: pytest.CaptureFixture[s
     assert "unknown scenario no-such-thing" in capsys.readouterr().err
 
 
-# -- the core's bugs, reproduced without the harness ------------------------------------------
+# -- clocks ahead, reproduced without the harness (decide_service against moto) --------------
 
 
 @pytest.fixture
@@ -142,36 +139,58 @@ def world(aws: None) -> World:
 
 
 def _round(world: World, n: int, ahead: dict[str, float], primary: bool = True) -> None:
-    """Round ``n`` from every region; the regions in ``ahead`` stamp it that many seconds late."""
+    """Round ``n`` from every region; the regions in ``ahead`` stamp it that many seconds
+    late. A round with the stamp of an earlier one replaces it (the same item key)."""
     for region in world.config.probe_regions:
         stamp = at(n) + timedelta(seconds=ahead.get(region, 0))
         world.store.put_observation(obs(region, stamp, primary=primary), stamp + timedelta(days=1))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["clock-skew"])
+def _passes(world: World, n: int) -> list[Transition]:
+    """The decider on the stream, then on its schedule 30 s later: the switches decided."""
+    decided = []
+    for now in (at(n), at(n) + timedelta(seconds=30)):
+        world.clock.now = now
+        transition = decide_service(world.rt, "web", now).outcome.transition
+        if transition is not None:
+            decided.append(transition)
+    return decided
+
+
 def test_a_region_whose_clock_is_fixed_clears_its_skew_alert(world: World) -> None:
     """README: one clock_skew alert, and one clock_skew_cleared once that region's rounds
     are in time again."""
     for n in range(8):
         _round(world, n, {"eu-central-1": 3600} if 1 <= n <= 4 else {})
-        world.clock.now = at(n)
-        decide_service(world.rt, "web", at(n))
+        _passes(world, n)
     kinds = [e.kind for e in world.store.recent_events("web", 200)]
     assert kinds.count("clock_skew") == 1
     assert kinds.count("clock_skew_cleared") == 1  # rounds in time again since round 5
     assert "skew:eu-central-1" not in world.store.load_state("web").conditions
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["skew-phantoms"])
+SKEWED = {"eu-central-1": 600.0, "us-east-1": 600.0}
+
+
 def test_rounds_stamped_ahead_never_come_back_as_new_rounds(world: World) -> None:
     """Two regions stamp their rounds ten minutes ahead during an outage (degraded: nothing
     happens); their clocks are fixed and the primary is healthy again. Ten minutes later
-    their old rounds ("primary failing") must not count as new ones."""
-    skewed = {"eu-central-1": 600.0, "us-east-1": 600.0}
+    their old rounds ("primary failing") must not count as new ones: no switch."""
     for n in range(25):
         outage = 2 <= n <= 8
-        _round(world, n, skewed if outage else {}, primary=not outage)
-        for now in (at(n), at(n) + timedelta(seconds=30)):  # the stream, then the schedule
-            world.clock.now = now
-            decided = decide_service(world.rt, "web", now)
-            assert decided.outcome.transition is None, (now, decided.outcome.transition)
+        _round(world, n, SKEWED if outage else {}, primary=not outage)
+        assert _passes(world, n) == [], n
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["skew-phantoms"])
+def test_a_fixed_clock_s_rounds_count_even_on_a_stamp_refused_before(world: World) -> None:
+    """As above, then the primary dies at round 13, when the two regions' real rounds land
+    on the stamps of their old ones: all three regions see it, so it switches at round 14."""
+    for n in range(13):
+        outage = 2 <= n <= 8
+        _round(world, n, SKEWED if outage else {}, primary=not outage)
+        _passes(world, n)
+    _round(world, 13, {}, primary=False)
+    _passes(world, 13)
+    _round(world, 14, {}, primary=False)
+    assert [t.to_site.value for t in _passes(world, 14)] == ["secondary"]

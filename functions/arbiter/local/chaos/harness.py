@@ -421,7 +421,7 @@ class Harness:
             self._missed_counted = True
             where = served.value if served else "a split between sites"
             alive = ", ".join(s.value for s in up)
-            self.note(f"MISSED SWITCH: DNS on {where} for {bound:g} s while {alive} was up")
+            self.note(f"MISSED SWITCH: DNS on {where} over {bound:g} s while {alive} was up")
 
     def drain(self) -> None:
         """Every fault cleared: deliver what is pending until nothing is."""

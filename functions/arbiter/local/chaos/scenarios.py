@@ -225,19 +225,21 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "skew-phantoms",
         "two regions' clocks run ten minutes ahead during an outage (degraded: no switch); "
-        "their clocks are fixed and the primary heals: their old rounds must not come back "
-        "as new ones ten minutes later",
+        "their clocks are fixed and the primary heals; it dies again just as their real "
+        "rounds reach the stamps of the old ones: those must count, and the switch come on time",
         rounds=20,
         steps={
             2: [skew(EU2, 600), skew(US1, 600), mode(P, "error")],
             9: [skew(EU2, 0), skew(US1, 0), mode(P, "ok")],
+            13: [mode(P, "error")],
         },
-        expect=[],
+        expect=["dec>S"],
         alerts={
             "clock_skew": 2,
             "clock_skew_cleared": 2,
             "monitor_degraded": 1,
             "monitor_recovered": 1,
+            "report_done": 1,
         },
     ),
     Scenario(
