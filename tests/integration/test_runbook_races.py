@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -244,6 +245,7 @@ def test_every_alert_arrives_once_after_sns_recovers(world: World) -> None:
     rounds(0, 3)
     rounds(3, 6, secondary=False)  # standby down: one alert
     override.handler({"command": "pause", "reason": "network work"}, LocalContext())
+    world.clock.now += timedelta(seconds=1)
     override.handler({"command": "resume"}, LocalContext())
     rounds(6, 9)  # the standby is back: one more
     logged = [e for e in world.store.recent_events("web", 100) if e.alert and isinstance(e, Event)]

@@ -151,7 +151,7 @@ def test_a_round_within_the_stale_bound_continues_the_streak() -> None:
 def test_a_round_stamped_in_the_future_is_ignored_and_reported() -> None:
     ahead = obs("eu-west-1", at(60), primary=False)  # an hour ahead
     folded = fold({}, [ahead], 3, 2, now=at(0), stale_after=180, skew=30)
-    assert folded.future == {"eu-west-1": [at(60)]}
+    assert folded.future == {"eu-west-1": {ahead.id: at(60)}}
     assert "eu-west-1" not in folded.tracks
 
 
@@ -195,7 +195,18 @@ def test_a_refused_round_is_never_applied_once_the_clock_reaches_it() -> None:
     bogus = obs("eu-west-1", at(60), primary=False)
     tracks = apply_rounds({}, [obs("eu-west-1", at(n)) for n in range(58, 60)], 3, 2, now=at(59))
     folded = fold(tracks, [bogus, obs("eu-west-1", at(61))], 3, 2, now=at(61), stale_after=180,
-                  skew=30, refused={"eu-west-1": [at(60)]})  # fmt: skip
+                  skew=30, refused={"eu-west-1": [bogus.id]})  # fmt: skip
     track = folded.tracks["eu-west-1"]
     assert track.last_round_at == at(61) and track.sites[P].fail_streak == 0
     assert folded.future == {}
+
+
+def test_a_real_round_reusing_a_refused_stamp_is_applied() -> None:
+    """Rounds are stamped on the schedule: once a region's clock is fixed, its real rounds
+    land on the stamps of the ones it sent ahead. Those are not the refused rounds."""
+    bogus = obs("eu-west-1", at(60), primary=True)
+    real = obs("eu-west-1", at(60), primary=False)
+    folded = fold({}, [real], 3, 2, now=at(60), stale_after=180, skew=30,
+                  refused={"eu-west-1": [bogus.id]})  # fmt: skip
+    assert folded.tracks["eu-west-1"].last_round_at == at(60)
+    assert folded.tracks["eu-west-1"].sites[P].fail_streak == 1

@@ -222,13 +222,13 @@ def decide(
 
 def _refused(
     config: Config, state: ServiceState, folded: Folded, now: datetime
-) -> dict[str, list[datetime]]:
-    """The stamps refused as future so far, less those no query can return any more."""
+) -> dict[str, dict[str, datetime]]:
+    """The rounds refused as future so far, less those no query can return any more."""
     floor = now - timedelta(seconds=config.lookback)
-    refused: dict[str, list[datetime]] = {}
+    refused: dict[str, dict[str, datetime]] = {}
     for region in sorted({*state.refused_rounds, *folded.future}):
-        stamps = {*state.refused_rounds.get(region, []), *folded.future.get(region, [])}
-        kept = sorted(t for t in stamps if t >= floor)
+        rounds = {**state.refused_rounds.get(region, {}), **folded.future.get(region, {})}
+        kept = {rid: at for rid, at in sorted(rounds.items()) if at >= floor}
         if kept:
             refused[region] = kept
     return refused
@@ -281,7 +281,7 @@ def _monitor_conditions(
         cond.keep("degraded")
 
     for region, stamps in sorted(folded.future.items()):
-        stamped = max(stamps)
+        stamped = max(stamps.values())
         ahead = (stamped - now).total_seconds()
         cond.hold(
             f"skew:{region}",

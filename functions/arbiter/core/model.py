@@ -6,6 +6,7 @@ notification text in the runbook, each mapped explicitly at its boundary.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 
@@ -58,12 +59,19 @@ class SiteResult(_Model):
         return [c for c in self.checks if not c.ok]
 
 
+def _round_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 class Observation(_Model):
     """One probe round of one service in one region."""
 
     service: str
     region: str
     round_at: datetime
+    id: str = Field(default_factory=_round_id, max_length=64)
+    """Set once by the probe: tells a round apart from another stamped at the same instant
+    (a region whose clock was ahead sends rounds whose stamps its later ones reuse)."""
     sites: dict[SiteName, SiteResult]
 
 
@@ -147,10 +155,10 @@ class ServiceState(_Model):
     """Set by an operator's ``switch``: no automatic failback until ``resume``. A pinned site
     that goes DOWN by quorum after the pin is still failed away from (and the pin ends)."""
     pinned_at: datetime | None = None
-    refused_rounds: dict[str, list[datetime]] = Field(default_factory=dict)
-    """Stamps of rounds a region sent ahead of the skew allowance, per region: never applied,
-    not even once the clock reaches them (they hold data from the time they were made).
-    Forgotten once older than the decider's look-back, when no query returns them."""
+    refused_rounds: dict[str, dict[str, datetime]] = Field(default_factory=dict)
+    """Rounds a region sent stamped ahead of the skew allowance, per region (round id ->
+    stamp): never applied, not even once the clock reaches them (they hold data from the
+    time they were made). Forgotten once older than the decider's look-back."""
     abstaining_since: dict[str, datetime] = Field(default_factory=dict)
     """Regions abstaining as impaired vantage points, and since when: reported only once the
     abstention outlasts the time the other regions need to cross ``fall`` on the same fault."""

@@ -40,8 +40,8 @@ class Folded(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     tracks: dict[str, RegionTrack]
-    future: dict[str, list[datetime]]
-    """Region -> stamps of its rounds newly seen stamped later than ``now`` + the skew
+    future: dict[str, dict[str, datetime]]
+    """Region -> its rounds (id -> stamp) newly seen stamped later than ``now`` + the skew
     allowance: not applied, and to be refused for good."""
     restarted: list[str]
     """Regions whose round came after a silence longer than ``stale_after``: they start fresh."""
@@ -58,7 +58,7 @@ def apply_rounds(
     now: datetime,
     stale_after: float,
     skew: float,
-    refused: Mapping[str, Collection[datetime]] | None = None,
+    refused: Mapping[str, Collection[str]] | None = None,
 ) -> Folded:
     """Fold new rounds into the per-region tracks, oldest first.
 
@@ -68,22 +68,22 @@ def apply_rounds(
     ``stale_after`` after the region's previous one starts the region afresh (no health, no
     counts): old failures never add up with new ones across a silence. ``refused`` holds the
     stamps of rounds refused as future before: they are never applied, even once ``now``
-    has reached them.
+    has reached them (by round id: a later round may reuse a refused one's stamp).
     """
     refused = refused or {}
     horizon = now + timedelta(seconds=skew)
     tracks = dict(regions)
-    future: dict[str, list[datetime]] = {}
+    future: dict[str, dict[str, datetime]] = {}
     restarted: list[str] = []
     in_time: set[str] = set()
     for region, track in regions.items():
         if track.last_round_at is not None and track.last_round_at > horizon:
             tracks[region] = RegionTrack()  # poisoned by a clock that has since been fixed
     for obs in sorted(rounds, key=lambda o: (o.round_at, o.region)):
-        if obs.round_at in refused.get(obs.region, ()):
+        if obs.id in refused.get(obs.region, ()):
             continue
         if obs.round_at > horizon:
-            future.setdefault(obs.region, []).append(obs.round_at)
+            future.setdefault(obs.region, {})[obs.id] = obs.round_at
             continue
         in_time.add(obs.region)
         track = tracks.get(obs.region, RegionTrack())
