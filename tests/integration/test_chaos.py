@@ -2,14 +2,13 @@
 act and override handlers against moto and two loopback data centers, and must end with every
 count at 0 and exactly the switches it expects. The counters themselves must be able to fail.
 
-One scenario shows a bug in the core (rounds stamped ahead of the decider's clock); it and
-its focused reproduction below are strict xfails: they pass, and so fail the suite, once the
-core is fixed, and the marks go.
+The suite found three bugs in the core's handling of rounds stamped ahead of the decider's
+clock (a skew alert that did not clear, old rounds replayed as new ones, correct rounds
+refused by their stamp); the focused tests at the end keep them fixed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,15 +26,6 @@ from tests.integration.world import World, make_world
 
 pytestmark = pytest.mark.integration
 
-KNOWN_BUGS = {
-    "skew-phantoms": "core/vote.py apply_rounds refuses a region's rounds by stamp "
-    "(ServiceState.refused_rounds): its correctly stamped round written later with a refused "
-    "stamp (the same item key, OBS#<stamp>#<region>) is refused too, so after a clock that ran "
-    "ahead is fixed, the region is ignored for as long as it was ahead: degraded, no "
-    "automatic action, a missed switch",
-}
-HAS_CHECK_DEADLINES = importlib.util.find_spec("arbiter.adapters.checks.deadline") is not None
-
 
 @pytest.fixture(scope="module")
 def outcomes() -> Iterator[dict[str, Outcome]]:
@@ -49,18 +39,7 @@ def explain(outcome: Outcome) -> str:
     return "\n".join([*outcome.problems, str(outcome.figures), *outcome.timeline])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            s.name,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[s.name])]
-            if s.name in KNOWN_BUGS
-            else [],
-        )
-        for s in SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario(outcomes: dict[str, Outcome], name: str) -> None:
     outcome = outcomes[name]
     assert outcome.figures.total() == 0, explain(outcome)
@@ -70,22 +49,16 @@ def test_scenario(outcomes: dict[str, Outcome], name: str) -> None:
 
 def test_the_suite_covers_the_issue(outcomes: dict[str, Outcome]) -> None:
     """At least the issue's 20 scenarios; they switch (a harness that never switches cannot
-    pass), and the scenarios not held back by a known bug total 0 in every column."""
+    pass), and every column totals 0."""
     assert len(outcomes) >= 20
     switching = [o for o in outcomes.values() if o.expected]
     assert len(switching) >= 12
     assert sum(len(o.switches) for o in outcomes.values()) >= 20
-    clean = [o for name, o in outcomes.items() if name not in KNOWN_BUGS]
-    assert sum(o.figures.total() for o in clean) == 0
+    assert sum(o.figures.total() for o in outcomes.values()) == 0
 
 
-@pytest.mark.xfail(
-    not HAS_CHECK_DEADLINES,
-    strict=True,
-    reason="needs the check-deadline fix (adapters/checks/deadline.py): without it a "
-    "tarpitted HTTP check keeps its thread and socket past its round",
-)
 def test_a_tarpit_leaves_no_check_running(outcomes: dict[str, Outcome]) -> None:
+    """Each check ends at its total deadline: a tarpit holds no thread past its round."""
     outcome = outcomes["tarpit-primary"]
     assert outcome.figures.wrong_rounds == 0  # the healthy secondary never failed a round
     assert outcome.lingering_checks == 0
@@ -182,7 +155,6 @@ def test_rounds_stamped_ahead_never_come_back_as_new_rounds(world: World) -> Non
         assert _passes(world, n) == [], n
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["skew-phantoms"])
 def test_a_fixed_clock_s_rounds_count_even_on_a_stamp_refused_before(world: World) -> None:
     """As above, then the primary dies at round 13, when the two regions' real rounds land
     on the stamps of their old ones: all three regions see it, so it switches at round 14."""
