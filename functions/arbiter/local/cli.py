@@ -100,6 +100,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from arbiter.local.chaos import SCENARIOS, run
+
+    if args.list:
+        for scenario in SCENARIOS:
+            print(f"{scenario.name:<28} {scenario.title}")
+        return 0
+    return run(args.scenario or (), json_output=args.json, timeline=args.timeline)
+
+
 def _override(args: argparse.Namespace) -> int:
     """Invoke the deployed override function with one command and print its answer."""
     payload: dict[str, Any] = {"command": args.command}
@@ -183,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="fail over and back between two local data centers")
     p.set_defaults(run=_demo)
+
+    p = sub.add_parser(
+        "chaos", help="break sites, regions, AWS and the act function; count what goes wrong"
+    )
+    p.add_argument("--scenario", action="append", metavar="NAME", help="run this one (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--timeline", action="store_true", help="print each scenario's timeline")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.set_defaults(run=_chaos)
 
     for command in ("status", "switch", "pause", "resume", "ack"):
         p = sub.add_parser(command, help=f"{command}: through the deployed override function")
