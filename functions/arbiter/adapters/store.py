@@ -152,9 +152,13 @@ class _DynamoApi(AwsApi):
         return super().translate(op, exc)
 
 
-def _failed_items(exc: ConflictError) -> list[int]:
-    """Which items of a cancelled transaction failed their condition."""
-    return list(getattr(exc, "failed_items", []))
+def _lost(exc: ConflictError) -> ArbiterError:
+    """A runbook's transaction whose condition failed: its first item is always the 'still
+    current' check (Superseded); otherwise the lease was another invocation's (RunbookBusy)."""
+    failed = list(getattr(exc, "failed_items", []))
+    if 0 in failed or not failed:
+        return Superseded("a newer switch superseded this runbook")
+    return RunbookBusy("another act invocation holds this service's runbook")
 
 
 class DynamoStore:
@@ -414,35 +418,43 @@ class DynamoStore:
             }
         }
 
-    def _conditional(self, items: list[dict[str, Any]]) -> None:
-        """Run a transaction whose first item is the 'still current' check and whose second
-        is the lease: a failed condition says which one was lost."""
+    def _guarded(
+        self,
+        service: str,
+        transition_id: int,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        progress: dict[str, Any],
+    ) -> None:
+        """Update the runbook's RUN item with ``progress`` in one transaction with the 'still
+        current' check and the lease: raises Superseded or RunbookBusy."""
+        run = {"TableName": self.table, "Key": self._run_key(service, transition_id), **progress}
+        items = [
+            self._still_current(service, transition_id),
+            self._hold_lease(service, transition_id, owner, now, until),
+            {"Update": run},
+        ]
         try:
             self.api.call("transact_write_items", TransactItems=items)
         except ConflictError as exc:
-            failed = _failed_items(exc)
-            if 0 in failed or not failed:
-                raise Superseded("a newer switch superseded this runbook") from exc
-            raise RunbookBusy("another act invocation holds this service's runbook") from exc
+            raise _lost(exc) from exc
 
     def acquire_runbook(
         self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
     ) -> None:
         """Hold the service's runbook lease for this transition (and create its progress
         item): raises Superseded or RunbookBusy."""
-        self._conditional(
-            [
-                self._still_current(service, transition_id),
-                self._hold_lease(service, transition_id, owner, now, until),
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": self._run_key(service, transition_id),
-                        "UpdateExpression": "SET steps = if_not_exists(steps, :empty)",
-                        "ExpressionAttributeValues": {":empty": {"M": {}}},
-                    }
-                },
-            ]
+        self._guarded(
+            service,
+            transition_id,
+            owner,
+            now,
+            until,
+            {
+                "UpdateExpression": "SET steps = if_not_exists(steps, :empty)",
+                "ExpressionAttributeValues": {":empty": {"M": {}}},
+            },
         )
 
     def release_runbook(self, service: str, owner: str) -> None:
@@ -472,20 +484,17 @@ class DynamoStore:
         previous = self.load_steps(service, transition_id).get(step)
         attempts = previous.attempts + 1 if previous else 1
         claim = StepResult(status=StepStatus.RUNNING, started_at=now, attempts=attempts)
-        self._conditional(
-            [
-                self._still_current(service, transition_id),
-                self._hold_lease(service, transition_id, owner, now, until),
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": self._run_key(service, transition_id),
-                        "UpdateExpression": "SET steps.#s = :claim",
-                        "ExpressionAttributeNames": {"#s": step},
-                        "ExpressionAttributeValues": {":claim": {"S": claim.model_dump_json()}},
-                    }
-                },
-            ]
+        self._guarded(
+            service,
+            transition_id,
+            owner,
+            now,
+            until,
+            {
+                "UpdateExpression": "SET steps.#s = :claim",
+                "ExpressionAttributeNames": {"#s": step},
+                "ExpressionAttributeValues": {":claim": {"S": claim.model_dump_json()}},
+            },
         )
         return claim
 
@@ -539,10 +548,7 @@ class DynamoStore:
         try:
             self._transact(service, head, events, alerts)
         except ConflictError as exc:
-            failed_items = _failed_items(exc)
-            if 0 in failed_items or not failed_items:
-                raise Superseded("a newer switch superseded this runbook") from exc
-            raise RunbookBusy("another act invocation holds this service's runbook") from exc
+            raise _lost(exc) from exc
 
     # -- the outbox -------------------------------------------------------------------
 

@@ -32,7 +32,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             f"service: unknown service {request.service!r}"
         ]}  # fmt: skip
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    result = run_transition(rt, request.service, request.transition, rt.clock, deadline)
+    result = run_transition(
+        rt, request.service, request.transition, rt.clock, deadline, sleep=rt.sleep
+    )
     metrics.add_metric(name=f"Runbooks{result.outcome.title().replace(' ', '')}",
                        unit=MetricUnit.Count, value=1)  # fmt: skip
     if result.outcome == "failed":
