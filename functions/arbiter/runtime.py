@@ -37,8 +37,6 @@ class Runtime:
     dns: dict[str, DnsProvider]
     region: str
     hooks: WebhookClient = field(default_factory=lambda: WebhookClient(None))
-    act_lease: float = 300.0
-    """How long a claimed runbook step stays claimed before another invocation may retry it."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
     sleep: Callable[[float], None] = time.sleep
