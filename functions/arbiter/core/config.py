@@ -26,11 +26,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from arbiter.core.errors import ConfigError
+from arbiter.core.records import RecordSet, RecordType, presentation
+from arbiter.core.records import key as record_key
 
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password", re.I)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -379,61 +382,86 @@ class Site(_Model):
         return checks
 
 
-class RecordType(StrEnum):
-    A = "A"
-    AAAA = "AAAA"
-    CNAME = "CNAME"
-
-
 class DnsRecord(_Model):
-    provider: Literal["route53"] = "route53"
-    zone_id: str = Field(pattern=r"^[A-Z0-9]{1,32}$")
+    provider: str = Field(default="route53", pattern=NAME)
+    """The name of a provider in ``dns_providers`` (``route53`` needs no entry)."""
+    zone: str = Field(min_length=1, max_length=255)
+    """The zone in the provider's own terms: a Route 53 hosted zone id (``Z0123...``), a
+    Cloudflare zone id (32 hex digits) or zone name, a zone name for PowerDNS and RFC 2136."""
     name: Annotated[str, AfterValidator(_dns_name)]
     type: RecordType
     ttl: int = Field(default=60, ge=1, le=86400)
     values: dict[SiteName, list[str]]
-    """The record's values when each site is active; they must differ, or a switch would
-    change nothing."""
+    """The record's values when each site is active (several: round robin); they must
+    differ, or a switch would change nothing. Kept in presentation format."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_id_is_zone(cls, data: Any) -> Any:
+        """``zone_id`` is the key's name before providers other than Route 53 existed."""
+        if isinstance(data, dict) and "zone_id" in data and "zone" not in data:
+            data = {("zone" if k == "zone_id" else k): v for k, v in data.items()}
+        return data
 
     @field_validator("name")
     @classmethod
     def _fqdn(cls, name: str) -> str:
         return name if name.endswith(".") else name + "."
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _canonical(cls, values: Any, info: ValidationInfo) -> Any:
+        rtype = info.data.get("type")
+        if not isinstance(values, dict) or rtype is None:
+            return values
+        out: dict[Any, Any] = {}
+        for site, given in values.items():
+            if not isinstance(given, list):
+                out[site] = given
+                continue
+            shown = []
+            for k, value in enumerate(given):
+                if not isinstance(value, str):
+                    raise ValueError(f"{site}[{k}]: expected text, not {value!r}")
+                try:
+                    shown.append(presentation(rtype, value))
+                except ValueError as exc:
+                    raise ValueError(f"{site}[{k}]: {exc}") from None
+            out[site] = shown
+        return out
+
     @model_validator(mode="after")
     def _values_for_both_sites(self) -> DnsRecord:
-        canonical = {}
+        keys = {}
         for site in SiteName:
             values = self.values.get(site)
             if not values:
                 raise ValueError(f"no value for the {site.value} site (values.{site.value})")
-            canonical[site] = [_record_value(self.type, value, site) for value in values]
+            keys[site] = [record_key(self.type, value) for value in values]
             try:
-                _reject_duplicates(canonical[site])
-            except ValueError as exc:
-                raise ValueError(f"values.{site.value}: {exc}") from None
+                _reject_duplicates(str(k) for k in keys[site])
+            except ValueError:
+                raise ValueError(f"values.{site.value}: a value appears more than once") from None
         if self.type is RecordType.CNAME and any(len(v) != 1 for v in self.values.values()):
             raise ValueError("a CNAME record has exactly one value per site")
-        if set(canonical[SiteName.PRIMARY]) == set(canonical[SiteName.SECONDARY]):
+        if set(keys[SiteName.PRIMARY]) == set(keys[SiteName.SECONDARY]):
             raise ValueError(
                 "values.primary and values.secondary are the same: a switch would change nothing"
             )
         return self
 
+    def record_set(self, site: SiteName) -> RecordSet:
+        return RecordSet(self.name, self.type, self.ttl, tuple(self.values[site]))
 
-def _record_value(rtype: RecordType, value: str, site: SiteName) -> str:
-    """The value in one spelling (``2001:DB8::1`` is ``2001:db8::1``), to compare values."""
-    try:
-        if rtype is RecordType.A:
-            return str(ipaddress.IPv4Address(value))
-        if rtype is RecordType.AAAA:
-            return str(ipaddress.IPv6Address(value))
-        return _dns_name(value).lower().removesuffix(".") + "."
-    except ValueError as exc:
-        why = f" ({exc})" if rtype is RecordType.CNAME else ""
-        raise ValueError(
-            f"values.{site.value}: {value!r} is not {_article(rtype)} record value{why}"
-        ) from None
+
+class Verify(_Model):
+    """After a DNS step: ask every authoritative server of the zone for the new values."""
+
+    enabled: bool = True
+    policy: Literal["warn", "fail"] = "warn"
+    """A server still serving the old values at the deadline: ``warn`` reports it and the
+    switch goes on (done, with the lagging servers named in the report); ``fail`` fails the
+    runbook (the service is FAILED until an operator sends ``ack``)."""
 
 
 class Dns(_Model):
@@ -446,8 +474,116 @@ class Dns(_Model):
             "stops that function at 15m",
         ),
     ] = 120.0
-    """The act function's whole wait, across its retries, for Route 53 to report a change
-    INSYNC (its own timeout is this plus 60 s)."""
+    """The act function's whole wait, across its steps and retries, for providers to apply a
+    change and for the authoritative servers to serve it (its own timeout is this plus
+    120 s)."""
+    verify: Verify = Field(default_factory=Verify)
+
+
+_SECRET_REF = re.compile(
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$"
+)
+
+
+def _secret_ref(ref: str) -> str:
+    """Never echoed: someone may have pasted the secret itself."""
+    if not _SECRET_REF.fullmatch(ref):
+        raise ValueError(
+            "expected the name or ARN of a Secrets Manager secret (letters, digits and "
+            "/_+=.@-), never the secret itself"
+        )
+    return ref
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+"""The name or ARN of a Secrets Manager secret; the secret's value is never in the config."""
+ApiTimeout = Annotated[Seconds, at_most(60.0, "one provider call may not hold a runbook longer")]
+
+
+def _nameserver(value: str) -> str:
+    """``192.0.2.53``, ``192.0.2.53:5300``, ``[2001:db8::53]:53`` or ``2001:db8::53``."""
+    host, port = value, 53
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError(f"{value!r}: expected [address]:port")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, text = value.partition(":")
+        if not text.isdigit():
+            raise ValueError(f"{value!r}: the port is not a number")
+        port = int(text)
+    _ip_address(host)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{value!r}: the port is not from 1 to 65535")
+    return value
+
+
+Nameserver = Annotated[str, AfterValidator(_nameserver)]
+
+
+class _DnsProviderBase(_Model):
+    nameservers: list[Nameserver] | None = Field(default=None, min_length=1)
+    """The zone's authoritative servers, asked by the verify step (``address`` or
+    ``address:port``). Default: found from the zone's NS records through the resolver; list
+    them for a private zone, or one the public DNS does not delegate to."""
+
+
+class Route53Provider(_DnsProviderBase):
+    type: Literal["route53"]
+
+
+class CloudflareProvider(_DnsProviderBase):
+    """Cloudflare API v4, with an API token (Zone.DNS edit) kept in Secrets Manager."""
+
+    type: Literal["cloudflare"]
+    token_secret: SecretRef
+    base_url: WebUrl = "https://api.cloudflare.com/client/v4"
+    timeout: ApiTimeout = 10.0
+    proxied: bool = False
+    """Cloudflare's proxy for A, AAAA and CNAME records. Off: a failover record must
+    resolve to the site itself."""
+
+
+class PowerDnsProvider(_DnsProviderBase):
+    """The PowerDNS Authoritative HTTP API (``/api/v1``), with its X-API-Key."""
+
+    type: Literal["powerdns"]
+    url: WebUrl
+    """The API's base, e.g. ``http://ns1.example.net:8081`` (``/api/v1`` is added)."""
+    server_id: str = Field(default="localhost", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    api_key_secret: SecretRef
+    timeout: ApiTimeout = 10.0
+    verify_tls: bool = True
+
+
+TsigAlgorithm = Literal[
+    "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5"
+]
+
+
+class Rfc2136Provider(_DnsProviderBase):
+    """RFC 2136 dynamic updates signed with a TSIG key (RFC 8945), e.g. to BIND."""
+
+    type: Literal["rfc2136"]
+    server: Annotated[str, AfterValidator(_ip_address)]
+    """The primary server that takes updates (it notifies its secondaries itself)."""
+    port: int = Field(default=53, ge=1, le=65535)
+    key_name: Annotated[str, AfterValidator(_dns_name)]
+    key_algorithm: TsigAlgorithm = "hmac-sha256"
+    key_secret: SecretRef
+    """The secret holds the key in base64, as ``tsig-keygen`` prints it."""
+    timeout: ApiTimeout = 5.0
+
+
+DnsProviderConfig = Annotated[
+    Route53Provider | CloudflareProvider | PowerDnsProvider | Rfc2136Provider,
+    Field(discriminator="type"),
+]
+_PROVIDER_TAGS = {"route53", "cloudflare", "powerdns", "rfc2136"}
+DEFAULT_DNS_PROVIDER = Route53Provider(type="route53")
+"""What ``provider: route53`` means when ``dns_providers`` does not define it."""
 
 
 class Webhook(_Model):
@@ -541,6 +677,10 @@ class Config(_Model):
     probe: Probe = Field(default_factory=Probe)
     decision: Decision = Field(default_factory=Decision)
     notifications: Notifications = Field(default_factory=Notifications)
+    dns_providers: dict[Annotated[str, Field(pattern=NAME)], DnsProviderConfig] = Field(
+        default_factory=dict
+    )
+    """Named DNS provider instances that records point at; ``route53`` needs no entry."""
     services: list[Service] = Field(min_length=1)
 
     @field_validator("probe_regions")
@@ -576,6 +716,13 @@ class Config(_Model):
         """How far back a decide pass reads rounds: what staleness and fall/rise can use."""
         d = self.decision
         return self.stale_after + max(d.fall, d.rise) * self.probe.interval
+
+    def dns_provider(self, name: str) -> DnsProviderConfig:
+        if name in self.dns_providers:
+            return self.dns_providers[name]
+        if name == "route53":
+            return DEFAULT_DNS_PROVIDER
+        raise KeyError(name)
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -637,28 +784,71 @@ def _quorum_problems(config: Config) -> Iterator[str]:
         )
 
 
+_ROUTE53_ZONE = re.compile(r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
+_CLOUDFLARE_ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _zone_problem(kind: str, record: DnsRecord) -> str | None:
+    """The zone in the provider's own terms, and the record inside it."""
+    zone = record.zone
+    if kind == "route53":
+        if not _ROUTE53_ZONE.fullmatch(zone):
+            return f"{zone!r} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
+        return None
+    if kind == "cloudflare" and _CLOUDFLARE_ZONE_ID.fullmatch(zone):
+        return None  # a zone id: the name check needs the zone's name
+    try:
+        _dns_name(zone)
+    except ValueError as exc:
+        return f"{exc} (a {kind} zone is given by its name, e.g. example.com)"
+    apex = zone.lower().removesuffix(".")
+    name = record.name.lower().removesuffix(".")
+    if name != apex and not name.endswith("." + apex):
+        return f"{record.name} is not inside the zone {zone}"
+    return None
+
+
 def _record_problems(config: Config) -> Iterator[str]:
-    """One owner per record set: two switches would overwrite each other's values, and a
-    CNAME cannot share its name with any other record."""
-    seen: dict[tuple[str, str], list[tuple[str, RecordType]]] = {}
+    """Every record's provider exists and takes its zone; one owner per record set: two
+    switches would overwrite each other's values, and a CNAME cannot share its name."""
+    seen: dict[tuple[str, str, str], list[tuple[str, RecordType]]] = {}
     for i, service in enumerate(config.services):
         for j, record in enumerate(service.dns.records):
             where = f"services[{i}].dns.records[{j}]"
-            others = seen.setdefault((record.zone_id, record.name.lower()), [])
+            try:
+                kind = config.dns_provider(record.provider).type
+            except KeyError:
+                known = ", ".join(sorted({"route53", *config.dns_providers}))
+                yield f"{where}.provider: {record.provider!r} is not in dns_providers ({known})"
+                continue
+            problem = _zone_problem(kind, record)
+            if problem:
+                yield f"{where}.zone: {problem}"
+                continue
+            zone = record.zone.lower().removeprefix("/hostedzone/").removesuffix(".")
+            others = seen.setdefault((record.provider, zone, record.name.lower()), [])
             for first, rtype in others:
                 if rtype is record.type:
                     yield (
-                        f"{where}: {record.name} {rtype.value} in zone {record.zone_id} is "
+                        f"{where}: {record.name} {rtype.value} in zone {record.zone} is "
                         f"also {first}; each switch would overwrite the other's values"
                     )
                     break
                 if RecordType.CNAME in (rtype, record.type):
                     yield (
-                        f"{where}: {record.name} in zone {record.zone_id} cannot be both "
+                        f"{where}: {record.name} in zone {record.zone} cannot be both "
                         f"{_article(record.type)} and {_article(rtype)} record ({first})"
                     )
                     break
             others.append((where, record.type))
+
+
+def _provider_problems(config: Config) -> Iterator[str]:
+    if "route53" in config.dns_providers and config.dns_providers["route53"].type != "route53":
+        yield (
+            "dns_providers.route53: the name route53 means Route 53 (records use it by "
+            "default); give this provider another name"
+        )
 
 
 def _checks(config: Config) -> Iterator[tuple[str, Check]]:
@@ -716,6 +906,7 @@ def _article(rtype: RecordType) -> str:
 _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _partition_problems,
     _quorum_problems,
+    _provider_problems,
     _record_problems,
     _timing_problems,
     _lambda_problems,
@@ -739,7 +930,7 @@ def format_loc(
     list item's index (``checks[0].http.url``) or after a single field (``command.switch.to``),
     which says nothing to a reader.
     """
-    unions = {"checks": _CHECK_TAGS} if unions is None else unions
+    unions = {"checks": _CHECK_TAGS, "dns_providers": _PROVIDER_TAGS} if unions is None else unions
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):

@@ -1,31 +1,112 @@
-"""DNS providers: a small port and a registry keyed by the config's ``provider:`` value."""
+"""DNS providers: the port the runbook's DNS steps use, and a registry keyed by provider type.
+
+Every adapter follows the same contract (``tests/contract/dns_contract.py`` runs it against
+each one and against the in-memory fake):
+
+- ``upsert`` makes each record set serve exactly the given values and TTL, changing only
+  the sets that differ; a second identical upsert changes nothing;
+- ``wait_applied`` returns once the provider says the change is live, or raises
+  ``DeadlineExceeded`` at the deadline (on ``time.monotonic``);
+- ``read`` returns what the provider holds for one name and type (None: no such set);
+- an unknown zone, bad credentials and a refused change raise ``ProviderRejected`` (fatal);
+  throttling, 5xx answers, timeouts and an unreachable server raise ``ProviderError``
+  (retryable); neither ever carries a secret.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from arbiter.core.config import DnsRecord, SiteName
+from arbiter.core.config import Config, DnsProviderConfig
+from arbiter.core.records import RecordSet
+
+
+@dataclass
+class Change:
+    """What one upsert did: the provider's change id to wait on (None: nothing to wait for),
+    and which record sets it changed or found already right (``www.example.com. A``)."""
+
+    id: str | None
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
 
 
 class DnsProvider(Protocol):
-    def upsert(self, zone_id: str, records: Sequence[DnsRecord], site: SiteName) -> str:
-        """Set every record to the site's values; return a change id to wait on."""
+    label: str
+    """The provider's name in the config, for messages (``bind (rfc2136)``)."""
+
+    def upsert(self, zone: str, records: Sequence[RecordSet], comment: str) -> Change: ...
+
+    def wait_applied(self, change: Change, deadline: float) -> float:
+        """Seconds waited until the provider reported the change live."""
         ...
 
-    def wait_applied(self, change_id: str, deadline: float) -> float:
-        """Wait until the provider reports the change live; return the seconds waited."""
-        ...
-
-    def get(self, zone_id: str, name: str, rtype: str) -> list[str]:
-        """The record's current values, as the provider serves them."""
-        ...
+    def read(self, zone: str, name: str, rtype: str) -> RecordSet | None: ...
 
 
-def route53(client_factory: Callable[[], Any]) -> DnsProvider:
+@dataclass
+class Deps:
+    """What an adapter may need from the runtime, each made on first use."""
+
+    aws: Callable[[str], Any]
+    """``aws("route53")``: a boto3 client."""
+    secret: Callable[[str], str]
+    """A Secrets Manager secret's value, by name or ARN (cached)."""
+
+
+def _route53(name: str, settings: Any, deps: Deps) -> DnsProvider:
     from arbiter.adapters.dns.route53 import Route53
 
-    return Route53(client_factory)
+    return Route53(lambda: deps.aws("route53"), label=name)
 
 
-PROVIDERS: dict[str, Callable[[Callable[[], Any]], DnsProvider]] = {"route53": route53}
+def _cloudflare(name: str, settings: Any, deps: Deps) -> DnsProvider:
+    from arbiter.adapters.dns.cloudflare import Cloudflare
+
+    return Cloudflare(name, settings, deps.secret)
+
+
+def _powerdns(name: str, settings: Any, deps: Deps) -> DnsProvider:
+    from arbiter.adapters.dns.powerdns import PowerDns
+
+    return PowerDns(name, settings, deps.secret)
+
+
+def _rfc2136(name: str, settings: Any, deps: Deps) -> DnsProvider:
+    from arbiter.adapters.dns.rfc2136 import Rfc2136
+
+    return Rfc2136(name, settings, deps.secret)
+
+
+PROVIDER_TYPES: dict[str, Callable[[str, Any, Deps], DnsProvider]] = {
+    "route53": _route53,
+    "cloudflare": _cloudflare,
+    "powerdns": _powerdns,
+    "rfc2136": _rfc2136,
+}
+"""The adapter of each ``dns_providers.<name>.type``; imported only when a config uses it."""
+
+
+class Providers:
+    """The config's DNS providers by name, each built on first use."""
+
+    def __init__(
+        self,
+        config: Config,
+        deps: Deps,
+        overrides: dict[str, DnsProvider] | None = None,
+    ) -> None:
+        self._config = config
+        self._deps = deps
+        self._built: dict[str, DnsProvider] = dict(overrides or {})
+
+    def __getitem__(self, name: str) -> DnsProvider:
+        if name not in self._built:
+            settings: DnsProviderConfig = self._config.dns_provider(name)
+            self._built[name] = PROVIDER_TYPES[settings.type](name, settings, self._deps)
+        return self._built[name]
+
+    def settings(self, name: str) -> DnsProviderConfig:
+        return self._config.dns_provider(name)
