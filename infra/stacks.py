@@ -17,7 +17,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from arbiter.core.config import Config
-from infra import monitoring, nag
+from infra import grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
     OVERRIDE,
@@ -94,8 +94,10 @@ class ControlStack(Stack):
                 nag.arn_wildcard(f"{nag.logical_arn(act)}:*"),
                 "Invoking the act function's own versions and aliases; no other function.",
             )
-        self._allow_route53(act, config)
-        self._allow_gate_secrets(decide, config)
+        need = grants.needs(config)
+        self._allow_route53(act, need.act_zones)
+        self._allow_secrets(act, need.act_secrets)
+        self._allow_secrets(decide, need.decide_secrets)
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.topic)
         )
@@ -141,17 +143,11 @@ class ControlStack(Stack):
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
 
-    def _allow_gate_secrets(self, decide: lambda_.Function, config: Config) -> None:
-        """The decider signs failback-gate calls: it may read exactly those signing keys."""
-        names = sorted(
-            {
-                service.failback.gate.secret
-                for service in config.services
-                if service.failback.gate is not None and service.failback.gate.secret
-            }
-        )
+    def _allow_secrets(self, function: lambda_.Function, names: list[str]) -> None:
+        """Exactly the secrets this function's config uses (``infra/grants.py``)."""
         if names:
-            allow(decide, ["secretsmanager:GetSecretValue"], [self.secret_arn(n) for n in names])
+            arns = [self.secret_arn(n) for n in names]
+            allow(function, ["secretsmanager:GetSecretValue"], arns)
 
     def secret_arn(self, name: str) -> str:
         """A secret given by name matches its ARN with Secrets Manager's 6-character suffix."""
@@ -164,10 +160,7 @@ class ControlStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
-    def _allow_route53(self, act: lambda_.Function, config: Config) -> None:
-        zones = sorted(
-            {record.zone_id for service in config.services for record in service.dns.records}
-        )
+    def _allow_route53(self, act: lambda_.Function, zones: list[str]) -> None:
         if zones:
             zone_arns = [
                 self.format_arn(

@@ -27,7 +27,7 @@ def config_dict(**overrides: Any) -> dict[str, Any]:
         "dns": {
             "records": [
                 {
-                    "zone_id": "ZEXAMPLE",
+                    "zone": "ZEXAMPLE",
                     "name": "www.example.com",
                     "type": "A",
                     "ttl": 60,

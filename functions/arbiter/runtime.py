@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arbiter.adapters.dns import PROVIDERS, DnsProvider
+from arbiter.adapters.dns import Deps, DnsProvider, Providers
 from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
 from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
 from arbiter.adapters.notify import Notifier, SnsNotifier
@@ -34,12 +34,23 @@ class Runtime:
     store: Store
     notifier: Notifier
     invoker: ActInvoker
-    dns: dict[str, DnsProvider]
+    dns: Mapping[str, DnsProvider]
+    """The config's DNS providers by name (``Providers``, or a plain dict in tests)."""
     region: str
     hooks: WebhookClient = field(default_factory=lambda: WebhookClient(None))
+    authority: Any = None
+    """Asks a zone's authoritative servers (``adapters/dns/authority.py``); None: the real
+    one, built on first use."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
     sleep: Callable[[float], None] = time.sleep
+
+    def dns_authority(self) -> Any:
+        if self.authority is None:
+            from arbiter.adapters.dns.authority import DnsAuthority
+
+            self.authority = DnsAuthority()
+        return self.authority
 
 
 def _env(name: str) -> str:
@@ -92,14 +103,16 @@ def from_env() -> Runtime:
     table = _env("ARBITER_TABLE")
     topic = os.environ.get("ARBITER_TOPIC_ARN", "")
     act = os.environ.get("ARBITER_ACT_FUNCTION", "")
+    keys = SecretsManagerKeys(lambda: _client("secretsmanager", home))
+    deps = Deps(aws=_client, secret=lambda name: keys.get(name).decode())
     return Runtime(
         config=config,
         store=DynamoStore(table, lambda: _client("dynamodb", home)),
         notifier=SnsNotifier(topic, lambda: _client("sns")),
         invoker=LambdaActInvoker(act, lambda: _client("lambda")),
-        dns={name: make(lambda: _client("route53")) for name, make in PROVIDERS.items()},
+        dns=Providers(config, deps),
         region=region,
-        hooks=WebhookClient(SecretsManagerKeys(lambda: _client("secretsmanager", home))),
+        hooks=WebhookClient(keys),
     )
 
 

@@ -84,9 +84,7 @@ class DnsContract:
     ) -> None:
         same = rs(zone_name, "same", "A", "192.0.2.1")
         applied(provider, zone, [same, rs(zone_name, "moves", "A", "192.0.2.2")])
-        change = provider.upsert(
-            zone, [same, rs(zone_name, "moves", "A", "192.0.2.3")], "partial"
-        )
+        change = provider.upsert(zone, [same, rs(zone_name, "moves", "A", "192.0.2.3")], "partial")
         assert change.changed == [f"moves.{zone_name} A"]
         assert change.unchanged == [f"same.{zone_name} A"]
 

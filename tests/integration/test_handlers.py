@@ -224,7 +224,7 @@ def test_act_switches_dns_and_notifies_once(world: World) -> None:
         "service": "web",
         "transition": transition,
         "outcome": "done",
-        "ran": [f"dns:{world.zone_id}"],
+        "ran": [f"dns:route53:{world.zone_id}"],
     }
     assert world.record_values() == ["198.51.100.10"]
     (message,) = world.messages()
@@ -233,7 +233,7 @@ def test_act_switches_dns_and_notifies_once(world: World) -> None:
     assert "Reason:   Frankfurt DC (primary DOWN in 3/3 regions)" in body
     assert "eu-central-1  DOWN     UP" in body
     assert "eu-central-1 primary: health: status 503" in body
-    assert f"dns:{world.zone_id}" in body and "done" in body
+    assert f"dns:route53:{world.zone_id}" in body and "done" in body
 
     # Lambda may deliver the same async event twice: nothing more happens.
     second = act.handler(event, LocalContext())
@@ -281,7 +281,7 @@ def test_act_failure_alerts_and_records(world: World) -> None:
     transition = failed_over(world)
     # Point the record at a zone that does not exist: Route 53 refuses the change.
     service = world.config.services[0]
-    bad = service.dns.records[0].model_copy(update={"zone_id": "ZNOSUCHZONE"})
+    bad = service.dns.records[0].model_copy(update={"zone": "ZNOSUCHZONE"})
     dns = service.dns.model_copy(update={"records": [bad]})
     world.rt.config = world.config.model_copy(
         update={"services": [service.model_copy(update={"dns": dns})]}
@@ -291,8 +291,8 @@ def test_act_failure_alerts_and_records(world: World) -> None:
     (alert,) = world.messages()
     assert "FAILED switching to secondary" in alert["subject"]
     steps = world.store.load_steps("web", transition)
-    assert steps["dns:ZNOSUCHZONE"].status.value == "failed"
-    assert "NoSuchHostedZone" in steps["dns:ZNOSUCHZONE"].detail
+    assert steps["dns:route53:ZNOSUCHZONE"].status.value == "failed"
+    assert "NoSuchHostedZone" in steps["dns:route53:ZNOSUCHZONE"].detail
     kinds = [e.kind for e in world.store.recent_events("web", 50)]
     assert "runbook_failed" in kinds
     state = world.store.load_state("web")

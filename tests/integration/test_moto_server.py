@@ -65,7 +65,8 @@ def test_handlers_from_environment_against_moto_server(
             data["services"][0][name]["checks"] = [
                 {"type": "http", "name": "health", "url": site.url_for("/"), "expect_body": "OK"}
             ]
-        data["services"][0]["dns"]["records"][0]["zone_id"] = zone
+        data["services"][0]["dns"]["records"][0]["zone"] = zone
+        data["dns_providers"] = {"route53": {"type": "route53", "verify": False}}
         config_file = tmp_path / "arbiter_config.json"
         config_file.write_text(json.dumps(data))
         for key, value in {

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from arbiter.adapters.dns import Change
 from arbiter.core.errors import DeadlineExceeded, ProviderError
 from arbiter.core.model import Event
 from arbiter.handlers import override
@@ -42,7 +43,7 @@ def two_zones(aws: None) -> World:
     world = make_world(data)
     other = local_aws.create_zone(boto3.client("route53", region_name="us-east-1"), "example.net")
     service = world.config.services[0]
-    second = service.dns.records[1].model_copy(update={"zone_id": other})
+    second = service.dns.records[1].model_copy(update={"zone": other})
     dns = service.dns.model_copy(update={"records": [service.dns.records[0], second]})
     world.rt.config = world.config.model_copy(
         update={"services": [service.model_copy(update={"dns": dns})]}
@@ -65,7 +66,13 @@ def switch_back(world: World, reason: str = "back home") -> int:
 
 
 def values(world: World, zone: str, name: str) -> list[str]:
-    return world.dns.get(zone, name, "A")
+    found = world.dns.read(zone, name, "A")
+    return list(found.values) if found else []
+
+
+def site_of(records: Any) -> str:
+    """Which site's values an upsert sets."""
+    return "secondary" if list(records[0].values) == SECONDARY else "primary"
 
 
 def report_keys(world: World) -> list[str]:
@@ -79,11 +86,11 @@ def test_an_older_runbook_retrying_never_acts_after_a_newer_switch(world: World)
     upserts: list[str] = []
     upsert = world.dns.upsert
 
-    def throttled_once(zone: str, records: Any, site: Any) -> str:
-        upserts.append(site.value)
+    def throttled_once(zone: str, records: Any, comment: str) -> Change:
+        upserts.append(site_of(records))
         if len(upserts) == 1:
             raise ProviderError("Route 53 change_resource_record_sets: Throttling")
-        return upsert(zone, records, site)
+        return upsert(zone, records, comment)
 
     world.dns.upsert = throttled_once  # type: ignore[method-assign]
     t2: list[int] = []
@@ -104,12 +111,12 @@ def test_an_older_runbook_retrying_never_acts_after_a_newer_switch(world: World)
 def test_two_zones_are_never_left_split_between_sites(two_zones: World) -> None:
     world = two_zones
     t1 = failed_over(world)
-    zones = [r.zone_id for r in world.rt.config.services[0].dns.records]
+    zones = [r.zone for r in world.rt.config.services[0].dns.records]
     upsert = world.dns.upsert
     t2: list[int] = []
 
-    def switch_after_first_zone(zone: str, records: Any, site: Any) -> str:
-        change = upsert(zone, records, site)
+    def switch_after_first_zone(zone: str, records: Any, comment: str) -> Change:
+        change = upsert(zone, records, comment)
         if not t2:
             t2.append(switch_back(world))  # between the failover's two zones
         return change
@@ -131,13 +138,14 @@ def test_one_runbook_per_service_at_a_time(world: World) -> None:
     order: list[str] = []
     upsert = world.dns.upsert
 
-    def slow_upsert(zone: str, records: Any, site: Any) -> str:
-        order.append(f"begin {site.value}")
-        if site.value == "secondary":
+    def slow_upsert(zone: str, records: Any, comment: str) -> Change:
+        site = site_of(records)
+        order.append(f"begin {site}")
+        if site == "secondary":
             inside.set()
             assert leave.wait(10)
-        order.append(f"end {site.value}")
-        return upsert(zone, records, site)
+        order.append(f"end {site}")
+        return upsert(zone, records, comment)
 
     world.dns.upsert = slow_upsert  # type: ignore[method-assign]
     results: dict[str, ActResult] = {}
@@ -178,6 +186,7 @@ def test_an_acknowledged_failed_runbook_is_never_run_again(world: World) -> None
     state = world.store.load_state("web")
     assert state.settled == t1 and state.open_runbook is None
     world.dns = type(world.dns)(lambda: boto3.client("route53"), poll_interval=0.01)
+    world.rt.dns = {"route53": world.dns}
     late = act(world, t1)
     assert late.outcome == "nothing to do"
     subjects = [m["subject"] for m in world.messages()]
@@ -279,18 +288,20 @@ def test_the_total_wait_for_dns_is_bounded_and_reported(world: World) -> None:
         def __init__(self) -> None:
             self.waits: list[float] = []
 
-        def upsert(self, *args: Any) -> str:
-            return "C1"
+        label = "never"
 
-        def wait_applied(self, change_id: str, deadline: float) -> float:
+        def upsert(self, *args: Any) -> Change:
+            return Change("C1", changed=["www.example.com. A"])
+
+        def wait_applied(self, change: Change, deadline: float) -> float:
             start = time.monotonic()
             while time.monotonic() < deadline:
                 time.sleep(0.02)
             self.waits.append(time.monotonic() - start)
-            raise DeadlineExceeded(f"change {change_id} still PENDING")
+            raise DeadlineExceeded(f"change {change.id} still PENDING")
 
-        def get(self, *args: Any) -> list[str]:
-            return []
+        def read(self, *args: Any) -> None:
+            return None
 
     never = NeverInSync()
     world.rt.dns = {"route53": never}
@@ -300,7 +311,7 @@ def test_the_total_wait_for_dns_is_bounded_and_reported(world: World) -> None:
     assert len(never.waits) == 3  # three attempts...
     assert sum(never.waits) < 1.0 + 0.2  # ...that share one 1 s budget
     assert time.monotonic() - began < 5
-    step = world.store.load_steps("web", t1)[f"dns:{world.zone_id}"]
+    step = world.store.load_steps("web", t1)[f"dns:route53:{world.zone_id}"]
     assert "DNS waits in total" in step.detail
 
     # Close to the Lambda's end: no wait reaches into the last SAFETY_MARGIN seconds.

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from arbiter.adapters.dns import Change
 from arbiter.adapters.dns.route53 import Route53
 from arbiter.adapters.invoker import LambdaActInvoker
 from arbiter.adapters.notify import SnsNotifier
@@ -26,7 +27,8 @@ from arbiter.core.model import ServiceState
 from arbiter.core.runbook import StepResult, StepStatus
 from tests.factories import T0, make_config
 
-RECORDS = make_config().services[0].dns.records
+RECORDS = [r.record_set(SiteName.SECONDARY) for r in make_config().services[0].dns.records]
+EMPTY = {"ResourceRecordSets": [], "IsTruncated": False, "MaxItems": "1"}
 
 
 class FakeClock:
@@ -70,11 +72,38 @@ def test_upsert_sends_one_batch_with_the_site_values() -> None:
             ],
         },
     }
+    listed = {
+        "HostedZoneId": "ZEXAMPLE",
+        "StartRecordName": "www.example.com.",
+        "StartRecordType": "A",
+        "MaxItems": "1",
+    }
+    stub.add_response("list_resource_record_sets", EMPTY, listed)
     stub.add_response("change_resource_record_sets", change("PENDING"), expected)
     with stub:
-        assert Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, SiteName.SECONDARY) == (
-            "/change/C1"
-        )
+        done = Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, "arbiter: switch to secondary")
+    assert done.id == "/change/C1" and done.changed == ["www.example.com. A"]
+    stub.assert_no_pending_responses()
+
+
+def test_upsert_of_a_set_already_right_sends_no_change() -> None:
+    client, stub = stubbed("route53")
+    current = {
+        "ResourceRecordSets": [
+            {
+                "Name": "www.example.com.",
+                "Type": "A",
+                "TTL": 60,
+                "ResourceRecords": [{"Value": "198.51.100.10"}],
+            }
+        ],
+        "IsTruncated": False,
+        "MaxItems": "1",
+    }
+    stub.add_response("list_resource_record_sets", current)
+    with stub:
+        done = Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, "again")
+    assert done.id is None and done.unchanged == ["www.example.com. A"]
     stub.assert_no_pending_responses()
 
 
@@ -84,8 +113,8 @@ def test_wait_polls_until_insync() -> None:
     for status in ("PENDING", "PENDING", "INSYNC"):
         stub.add_response("get_change", change(status), {"Id": "/change/C1"})
     with stub:
-        waited = Route53(lambda: client, 2.0, clock, clock.sleep).wait_applied(
-            "/change/C1", clock.now + 60
+        waited = Route53(lambda: client, "r53", 2.0, clock, clock.sleep).wait_applied(
+            Change("/change/C1"), clock.now + 60
         )
     assert waited == 4.0 and clock.slept == [2.0, 2.0]
 
@@ -96,7 +125,9 @@ def test_wait_is_bounded_by_its_deadline() -> None:
     for _ in range(4):
         stub.add_response("get_change", change("PENDING"), {"Id": "/change/C1"})
     with stub, pytest.raises(DeadlineExceeded, match="still PENDING after 5 s"):
-        Route53(lambda: client, 2.0, clock, clock.sleep).wait_applied("/change/C1", clock.now + 5)
+        Route53(lambda: client, "r53", 2.0, clock, clock.sleep).wait_applied(
+            Change("/change/C1"), clock.now + 5
+        )
     assert clock.slept == [2.0, 2.0, 1.0]
 
 
@@ -113,11 +144,12 @@ def test_wait_is_bounded_by_its_deadline() -> None:
 )
 def test_route53_errors_are_translated(code: str, status: int, error: type) -> None:
     client, stub = stubbed("route53")
+    stub.add_response("list_resource_record_sets", EMPTY)
     stub.add_client_error(
         "change_resource_record_sets", service_error_code=code, http_status_code=status
     )
     with stub, pytest.raises(error) as caught:
-        Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, SiteName.PRIMARY)
+        Route53(lambda: client).upsert("ZEXAMPLE", RECORDS, "x")
     assert code in str(caught.value)
     assert isinstance(caught.value, RetryableError) == (error is ProviderError)
 

@@ -85,7 +85,9 @@ def test_record_value_must_fit_type() -> None:
     data = config_dict()
     data["services"][0]["dns"]["records"][0]["values"]["primary"] = ["not-an-ip"]
     (problem,) = problems_of(data)
-    assert "values.primary: 'not-an-ip' is not an A record value" in problem
+    assert problem.startswith(
+        "services[0].dns.records[0].values: primary[0]: 'not-an-ip' is not an IPv4 address"
+    )
 
 
 def test_every_error_is_reported_not_just_the_first() -> None:

@@ -225,13 +225,13 @@ def runs(config: Config, seed: int) -> None:
             transition = Transition(
                 id=1, from_site=site.other, to_site=site, reason="r", decided_at=now, by="decider"
             )
-            steps = plan(service, transition)
+            steps = plan(config, service, transition).steps
             render_report(config.app, service, transition, [(step, None) for step in steps])
 
 
 def fits_lambda(config: Config) -> bool:
     return round_offsets(config)[-1] + round_budget(config) <= 900 and all(
-        s.dns.verify_timeout + 60 <= 900
+        s.dns.verify_timeout + 120 <= 900
         and (s.failback.gate is None or s.failback.gate.timeout <= 10)
         for s in config.services
     )

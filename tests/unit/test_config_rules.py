@@ -232,8 +232,8 @@ def test_record_names_route53_takes_are_accepted(name: str) -> None:
 def test_a_malformed_cname_value_is_refused() -> None:
     data = with_record(type="CNAME", values={"primary": ["fra..x"], "secondary": ["ams.x"]})
     assert problems_of(data) == [
-        f"{RECORD}: values.primary: 'fra..x' is not a CNAME record value ('fra..x' has an "
-        "empty label (a leading dot, or two in a row))"
+        f"{RECORD}.values: primary[0]: 'fra..x' is not a host name such as www.example.net "
+        "(A DNS label is empty.)"
     ]
 
 

@@ -11,7 +11,8 @@ Items (``pk`` = ``SVC#<service>``):
 - ``STATE#OUT#<key>``: the outbox: alerts written in the same transaction as the change that
   caused them, deleted once delivered;
 - ``EVT#<at>#<id>``: the event/audit log (decisions, overrides, runbook steps, alerts);
-- ``RUN#<transition id>``: a runbook's stored progress, one map entry per step.
+- ``RUN#<transition id>``: a runbook's frozen plan and its stored progress, one map entry
+  per step.
 
 The control items share the ``STATE`` prefix, so one consistent Query reads the state, the
 lease and the pending alerts together. The item shapes are this module's own; the core's
@@ -38,7 +39,7 @@ from arbiter.core.errors import (
     Superseded,
 )
 from arbiter.core.model import Alert, Event, Observation, ServiceState
-from arbiter.core.runbook import StepResult, StepStatus
+from arbiter.core.runbook import Plan, StepResult, StepStatus
 
 STATE_SK = "STATE"
 LEASE_SK = "STATE#LEASE"
@@ -80,6 +81,14 @@ class Lease:
     until: datetime
 
 
+@dataclass
+class RunRecord:
+    """A runbook's stored plan and its progress, one entry per step."""
+
+    plan: Plan | None
+    steps: dict[str, StepResult]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What one consistent read of the service's control items returns."""
@@ -108,8 +117,15 @@ class Store(Protocol):
     def append_events(self, service: str, events: Iterable[Event]) -> None: ...
     def recent_events(self, service: str, limit: int = 20) -> list[Event]: ...
     def load_steps(self, service: str, transition_id: int) -> dict[str, StepResult]: ...
+    def load_run(self, service: str, transition_id: int) -> RunRecord: ...
     def acquire_runbook(
-        self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
+        self,
+        service: str,
+        transition_id: int,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        plan: Plan,
     ) -> None: ...
     def release_runbook(self, service: str, owner: str) -> None: ...
     def claim_step(
@@ -367,16 +383,22 @@ class DynamoStore:
         return {"pk": {"S": _pk(service)}, "sk": {"S": f"RUN#{transition_id:012d}"}}
 
     def load_steps(self, service: str, transition_id: int) -> dict[str, StepResult]:
+        return self.load_run(service, transition_id).steps
+
+    def load_run(self, service: str, transition_id: int) -> RunRecord:
+        """The runbook's frozen plan (None before it was first acquired) and its progress."""
         self.reads += 1
         item = self._call(
             "get_item", Key=self._run_key(service, transition_id), ConsistentRead=True
         ).get("Item")
         if not item:
-            return {}
-        return {
+            return RunRecord(None, {})
+        steps = {
             name: StepResult.model_validate_json(value["S"])
             for name, value in item.get("steps", {}).get("M", {}).items()
         }
+        plan = Plan.model_validate_json(item["plan"]["S"]) if "plan" in item else None
+        return RunRecord(plan, steps)
 
     def _state_key(self, service: str, sk: str = STATE_SK) -> dict[str, Any]:
         return {"pk": {"S": _pk(service)}, "sk": {"S": sk}}
@@ -441,10 +463,17 @@ class DynamoStore:
             raise _lost(exc) from exc
 
     def acquire_runbook(
-        self, service: str, transition_id: int, owner: str, now: datetime, until: datetime
+        self,
+        service: str,
+        transition_id: int,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        plan: Plan,
     ) -> None:
-        """Hold the service's runbook lease for this transition (and create its progress
-        item): raises Superseded or RunbookBusy."""
+        """Hold the service's runbook lease for this transition and create its progress item
+        with ``plan``, unless an earlier invocation already froze one (that one stays):
+        raises Superseded or RunbookBusy."""
         self._guarded(
             service,
             transition_id,
@@ -452,8 +481,13 @@ class DynamoStore:
             now,
             until,
             {
-                "UpdateExpression": "SET steps = if_not_exists(steps, :empty)",
-                "ExpressionAttributeValues": {":empty": {"M": {}}},
+                "UpdateExpression": "SET steps = if_not_exists(steps, :empty), "
+                "#plan = if_not_exists(#plan, :plan)",
+                "ExpressionAttributeNames": {"#plan": "plan"},
+                "ExpressionAttributeValues": {
+                    ":empty": {"M": {}},
+                    ":plan": {"S": plan.model_dump_json()},
+                },
             },
         )
 

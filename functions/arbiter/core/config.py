@@ -438,10 +438,9 @@ class DnsRecord(_Model):
             if not values:
                 raise ValueError(f"no value for the {site.value} site (values.{site.value})")
             keys[site] = [record_key(self.type, value) for value in values]
-            try:
-                _reject_duplicates(str(k) for k in keys[site])
-            except ValueError:
-                raise ValueError(f"values.{site.value}: a value appears more than once") from None
+            for k, key in enumerate(keys[site]):
+                if key in keys[site][:k]:
+                    raise ValueError(f"values.{site.value}: {values[k]!r} appears more than once")
         if self.type is RecordType.CNAME and any(len(v) != 1 for v in self.values.values()):
             raise ValueError("a CNAME record has exactly one value per site")
         if set(keys[SiteName.PRIMARY]) == set(keys[SiteName.SECONDARY]):
@@ -528,6 +527,9 @@ class _DnsProviderBase(_Model):
     """The zone's authoritative servers, asked by the verify step (``address`` or
     ``address:port``). Default: found from the zone's NS records through the resolver; list
     them for a private zone, or one the public DNS does not delegate to."""
+    verify: bool = True
+    """Whether the runbook's verify step asks this provider's servers (``false``: they cannot
+    be reached from where the act function runs)."""
 
 
 class Route53Provider(_DnsProviderBase):

@@ -56,13 +56,17 @@ def _quote(text: str) -> str:
 
 def _rdata(rtype: RecordType, text: str) -> dns.rdata.Rdata:
     return dns.rdata.from_text(
-        dns.rdataclass.IN, dns.rdatatype.from_text(rtype.value), text, origin=dns.name.root, relativize=False
+        dns.rdataclass.IN,
+        dns.rdatatype.from_text(rtype.value),
+        text,
+        origin=dns.name.root,
+        relativize=False,
     )
 
 
 def presentation(rtype: RecordType, value: str) -> str:
     """A config value in presentation format; ValueError names what a value of this type is."""
-    if not isinstance(value, str) or not value.strip() and rtype is not RecordType.TXT:
+    if not isinstance(value, str) or (not value.strip() and rtype is not RecordType.TXT):
         raise ValueError(f"{value!r} is not {_HINT[rtype]}")
     if rtype is RecordType.TXT:
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
@@ -118,8 +122,12 @@ class RecordSet:
     def same_as(self, other: RecordSet | None) -> bool:
         """Same values and TTL (the name and type are the caller's to match)."""
         return (
-            other is not None and other.ttl == self.ttl and same(self.type, self.values, other.values)
+            other is not None
+            and other.ttl == self.ttl
+            and same(self.type, self.values, other.values)
         )
 
     def shown(self) -> str:
-        return f"{self.name.rstrip('.')} {self.type.value} {', '.join(self.values)} (TTL {self.ttl})"
+        return (
+            f"{self.name.rstrip('.')} {self.type.value} {', '.join(self.values)} (TTL {self.ttl})"
+        )

@@ -5,29 +5,80 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from arbiter.core.alerts import next_command, with_key
-from arbiter.core.config import DnsRecord, Service, SiteName
+from arbiter.core.config import Config, DnsRecord, Service, SiteName
 from arbiter.core.model import Alert, Health, Transition
+from arbiter.core.records import RecordSet
 
 
 class StepStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
+    WARNED = "warned"
+    """Done, with something the operator should look at (a lagging name server, under the
+    ``warn`` verify policy)."""
     FAILED = "failed"
 
 
-class Step(BaseModel):
-    model_config = ConfigDict(frozen=True)
+OnFailure = Literal["stop", "continue"]
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    """Unique within the runbook; the key of its stored progress (``dns:Z123``)."""
-    kind: str
-    """Which executor runs it (``dns``)."""
-    zone_id: str | None = None
-    records: list[DnsRecord] = Field(default_factory=list)
+    """Unique within the runbook, stable across invocations: the key of its stored progress
+    (``dns:route53:Z123``)."""
+    on_failure: OnFailure = "stop"
+    """``stop``: a failure ends the runbook FAILED (no automatic action until ``ack``);
+    ``continue``: the failure is reported and the runbook goes on."""
+
+    def describe(self) -> list[str]:
+        return []
+
+
+class DnsStep(_Step):
+    """Make one provider's zone serve the target site's record sets (one change there)."""
+
+    kind: Literal["dns"] = "dns"
+    provider: str
+    zone: str
+    records: list[RecordSet]
+
+    def describe(self) -> list[str]:
+        return [f"set {r.shown()}" for r in self.records]
+
+
+class VerifyStep(_Step):
+    """Ask every authoritative server of the zone until all serve the new values."""
+
+    kind: Literal["verify"] = "verify"
+    provider: str
+    zone: str
+    servers: list[str] | None
+    """As configured (``nameservers``); None: found from the zone's NS records."""
+    records: list[RecordSet]
+    old: list[RecordSet]
+    """The record sets as they were before the switch, to tell a lagging server."""
+
+    def describe(self) -> list[str]:
+        where = ", ".join(self.servers) if self.servers else "the zone's NS records"
+        return [f"ask {where} for {len(self.records)} record set(s)"]
+
+
+Step = Annotated[DnsStep | VerifyStep, Field(discriminator="kind")]
+
+
+class Plan(BaseModel):
+    """The steps of one transition, computed once and stored with its runbook."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: list[Step]
 
 
 class StepResult(BaseModel):
@@ -37,19 +88,52 @@ class StepResult(BaseModel):
     started_at: datetime
     duration_ms: float | None = None
     detail: str = ""
+    """One line: what it did, or why it failed."""
+    lines: list[str] = Field(default_factory=list)
+    """Its report lines (per record, per server)."""
     attempts: int = 1
 
 
-def plan(service: Service, transition: Transition) -> list[Step]:
-    """One DNS step per zone (one change batch each). The report is not a step: it goes to
-    the outbox in the same write that closes the runbook, so it can never fail a switch."""
-    zones: dict[str, list[DnsRecord]] = {}
+def _zone_key(record: DnsRecord) -> tuple[str, str]:
+    return record.provider, record.zone
+
+
+def plan(config: Config, service: Service, transition: Transition) -> Plan:
+    """One DNS step per provider and zone (one change there), so a provider that fails is
+    retried and reported without redoing the others; then, where verification is on, one
+    verify step per zone. The report is not a step: it goes to the outbox in the same write
+    that closes the runbook, so it can never fail a switch."""
+    zones: dict[tuple[str, str], list[DnsRecord]] = {}
     for record in service.dns.records:
-        zones.setdefault(record.zone_id, []).append(record)
-    return [
-        Step(name=f"dns:{zone}", kind="dns", zone_id=zone, records=records)
-        for zone, records in zones.items()
+        zones.setdefault(_zone_key(record), []).append(record)
+    to, was = transition.to_site, transition.to_site.other
+    steps: list[DnsStep | VerifyStep] = [
+        DnsStep(
+            name=f"dns:{provider}:{zone}",
+            provider=provider,
+            zone=zone,
+            records=[r.record_set(to) for r in records],
+        )
+        for (provider, zone), records in zones.items()
     ]
+    verify = service.dns.verify
+    if verify.enabled:
+        for (provider, zone), records in zones.items():
+            settings = config.dns_provider(provider)
+            if not settings.verify:
+                continue
+            steps.append(
+                VerifyStep(
+                    name=f"verify:{provider}:{zone}",
+                    on_failure="stop" if verify.policy == "fail" else "continue",
+                    provider=provider,
+                    zone=zone,
+                    servers=settings.nameservers,
+                    records=[r.record_set(to) for r in records],
+                    old=[r.record_set(was) for r in records],
+                )
+            )
+    return Plan(steps=steps)
 
 
 def _fmt_ms(ms: float | None) -> str:
@@ -80,6 +164,16 @@ def _failing_lines(transition: Transition) -> list[str]:
     return ["", "Failing checks (latest round per region):", *lines] if lines else []
 
 
+def outcome(steps: Sequence[tuple[Step, StepResult | None]]) -> str:
+    """``failed`` (a ``stop`` step failed), ``warned`` (something to look at) or ``done``."""
+    results = [(step, r) for step, r in steps if r is not None]
+    if any(r.status is StepStatus.FAILED and s.on_failure == "stop" for s, r in results):
+        return "failed"
+    if any(r.status in (StepStatus.FAILED, StepStatus.WARNED) for _, r in results):
+        return "warned"
+    return "done"
+
+
 def render_report(
     app: str,
     service: Service,
@@ -89,11 +183,12 @@ def render_report(
     """The one notification of a switch: subject and plain-text body. Holds no secrets."""
     to_label = service.site_label(transition.to_site)
     from_label = service.site_label(transition.from_site)
-    failed = any(r is not None and r.status is StepStatus.FAILED for _, r in steps)
-    verb = "FAILED switching" if failed else "switched"
-    subject = f"[{app}] {service.name}: {verb} to {transition.to_site.value} ({to_label})"
+    result = outcome(steps)
+    verb = "FAILED switching" if result == "failed" else "switched"
+    warned = " (with warnings)" if result == "warned" else ""
+    subject = f"[{app}] {service.name}: {verb} to {transition.to_site.value} ({to_label}){warned}"
     lines = [
-        f"Service {service.name} {verb} from {from_label} to {to_label}.",
+        f"Service {service.name} {verb} from {from_label} to {to_label}{warned}.",
         "",
         f"Reason:   {transition.reason}",
         f"Decided:  {transition.decided_at.isoformat()} by {transition.by}"
@@ -106,20 +201,17 @@ def render_report(
         "",
         "Steps:",
     ]
-    for step, result in steps:
-        if result is None:
+    for step, result_ in steps:
+        if result_ is None:
             lines.append(f"  {step.name:<28} not run")
+            lines += [f"      {line}" for line in step.describe()]
             continue
-        detail = f"  {result.detail}" if result.detail else ""
+        detail = f"  {result_.detail}" if result_.detail else ""
         lines.append(
-            f"  {step.name:<28} {result.status.value:<7} {_fmt_ms(result.duration_ms):>8}{detail}"
+            f"  {step.name:<28} {result_.status.value:<7} {_fmt_ms(result_.duration_ms):>8}{detail}"
         )
-    for record in service.dns.records:
-        values = ", ".join(record.values[transition.to_site])
-        lines.append(
-            f"  DNS {record.name.rstrip('.')} {record.type.value} -> {values} (TTL {record.ttl})"
-        )
-    if failed:
+        lines += [f"      {line}" for line in result_.lines]
+    if result == "failed":
         lines += ["", f"Next:     {next_command(service.name, 'runbook_failed')}"]
     return subject[:100], "\n".join(lines) + "\n"
 
@@ -132,7 +224,7 @@ def report_alert(
     at: datetime,
 ) -> Alert:
     """The report as an outbox entry: one per transition and outcome."""
-    failed = any(r is not None and r.status is StepStatus.FAILED for _, r in steps)
+    failed = outcome(steps) == "failed"
     subject, body = render_report(app, service, transition, steps)
     key = f"{service.name}/run{transition.id:08d}/{'failed' if failed else 'done'}"
     return Alert(key=key, subject=subject, body=with_key(body, key), at=at)

@@ -13,14 +13,31 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from arbiter.core.config import Service
-from arbiter.core.errors import ArbiterError, DeadlineExceeded, RetryableError, Superseded
+from arbiter.core.errors import (
+    ArbiterError,
+    DeadlineExceeded,
+    FatalError,
+    ProviderRejected,
+    RetryableError,
+    Superseded,
+)
 from arbiter.core.model import Event, Transition
-from arbiter.core.runbook import Step, StepResult, StepStatus, plan, report_alert
+from arbiter.core.runbook import (
+    DnsStep,
+    Plan,
+    Step,
+    StepResult,
+    StepStatus,
+    VerifyStep,
+    plan,
+    report_alert,
+)
 from arbiter.runtime import Runtime
 from arbiter.services.outbox import deliver
 
@@ -70,10 +87,36 @@ class Run:
     budget: Budget
 
 
-def _dns(run: Run, step: Step) -> str:
-    provider = run.rt.dns["route53"]
-    assert step.zone_id is not None
-    change = provider.upsert(step.zone_id, step.records, run.transition.to_site)
+@dataclass
+class StepOutcome:
+    """What an executor reports: one summary line, its report lines, and whether it found
+    something the operator should look at (the step is then WARNED, not DONE)."""
+
+    summary: str
+    lines: list[str] = field(default_factory=list)
+    warning: bool = False
+
+
+class StepError(FatalError):
+    """A step failed in a way its report lines explain (a verify under the ``fail``
+    policy)."""
+
+    def __init__(self, message: str, lines: list[str]) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
+def _dns(run: Run, step: DnsStep) -> StepOutcome:
+    try:
+        provider = run.rt.dns[step.provider]
+    except KeyError:
+        raise ProviderRejected(
+            f"DNS provider {step.provider!r} is no longer in the config (dns_providers); the "
+            "plan was frozen when this runbook started"
+        ) from None
+    t = run.transition
+    comment = f"arbiter: {run.service.name} switch #{t.id} to {t.to_site.value}"
+    change = provider.upsert(step.zone, step.records, comment)
     began = time.monotonic()
     try:
         waited = provider.wait_applied(change, run.budget.wait_until())
@@ -81,8 +124,47 @@ def _dns(run: Run, step: Step) -> str:
         run.budget.spend(time.monotonic() - began)
         raise DeadlineExceeded(f"{exc}; {_total_wait(run)}") from exc
     run.budget.spend(time.monotonic() - began)
-    names = ", ".join(r.name.rstrip(".") for r in step.records)
-    return f"UPSERT {names}; applied after {waited:.1f} s ({_total_wait(run)})"
+    changed = set(change.changed)
+    lines = [
+        f"{'changed' if f'{r.name} {r.type.value}' in changed else 'already'} {r.shown()}"
+        for r in step.records
+    ]
+    summary = (
+        f"{provider.label}: {len(change.changed)} changed, {len(change.unchanged)} already "
+        f"right; live after {waited:.1f} s ({_total_wait(run)})"
+    )
+    return StepOutcome(summary, lines)
+
+
+def _verify(run: Run, step: VerifyStep) -> StepOutcome:
+    from arbiter.adapters.dns.authority import render
+
+    authority = run.rt.dns_authority()
+    until = run.budget.wait_until()
+    began = time.monotonic()
+    try:
+        servers = step.servers or authority.nameservers(step.records[0].name, until)
+        old = {(r.name, r.type.value): r.values for r in step.old}
+        outcomes = authority.verify(servers, step.records, until, old=old)
+    finally:
+        run.budget.spend(time.monotonic() - began)
+    ttl = max(r.ttl for r in step.old)
+    lines = render(outcomes, started=began, ttl=ttl, now=run.rt.clock())
+    lagging = [o.server for o in outcomes if not o.ok]
+    if not lagging:
+        slowest = max((o.seconds or 0.0 for o in outcomes), default=0.0)
+        return StepOutcome(
+            f"all {len(outcomes)} authoritative servers serve the new values "
+            f"(the last after {slowest:.1f} s)",
+            lines,
+        )
+    summary = (
+        f"{len(lagging)} of {len(outcomes)} authoritative servers do not serve the new values "
+        f"at the deadline: {', '.join(lagging)}"
+    )
+    if step.on_failure == "stop":
+        raise StepError(summary + " (dns.verify.policy: fail)", lines)
+    return StepOutcome(summary + " (dns.verify.policy: warn)", lines, warning=True)
 
 
 def _total_wait(run: Run) -> str:
@@ -92,8 +174,8 @@ def _total_wait(run: Run) -> str:
     )
 
 
-EXECUTORS: dict[str, Callable[[Run, Step], str]] = {"dns": _dns}
-"""The executor of each step kind; each returns its report line."""
+EXECUTORS: dict[str, Callable[[Run, Any], StepOutcome]] = {"dns": _dns, "verify": _verify}
+"""The executor of each step kind; each returns its own report lines."""
 
 
 def run_transition(
@@ -113,7 +195,8 @@ def run_transition(
         return ActResult(name, transition_id, "superseded" if newer else "nothing to do")
     owner = uuid.uuid4().hex
     lease_until = _lease_until(now, deadline)
-    outcome = _acquire(rt, name, transition_id, owner, now, lease_until, deadline, sleep)
+    fresh = plan(rt.config, service, transition)
+    outcome = _acquire(rt, name, transition_id, owner, now, lease_until, deadline, sleep, fresh)
     if outcome is not None:
         return ActResult(name, transition_id, outcome)
     budget = Budget(deadline=deadline - SAFETY_MARGIN, wait_left=service.dns.verify_timeout)
@@ -140,13 +223,15 @@ def _acquire(
     until: datetime,
     deadline: float,
     sleep: Callable[[float], None],
+    fresh: Plan,
 ) -> str | None:
-    """Take the service's runbook lease; wait (bounded) while another runbook ends. Returns
-    None once held, else the outcome to report."""
+    """Take the service's runbook lease (freezing ``fresh`` as the plan, unless an earlier
+    invocation froze one); wait (bounded) while another runbook ends. Returns None once held,
+    else the outcome to report."""
     give_up = min(time.monotonic() + LEASE_WAIT, deadline - SAFETY_MARGIN)
     for _ in range(int(LEASE_WAIT / LEASE_POLL) + 1):  # bounded
         try:
-            rt.store.acquire_runbook(name, tid, owner, now(), until)
+            rt.store.acquire_runbook(name, tid, owner, now(), until, fresh)
             return None
         except Superseded:
             return "superseded"
@@ -165,12 +250,16 @@ def _run_steps(
     sleep: Callable[[float], None],
 ) -> ActResult:
     rt, name, tid = run.rt, run.service.name, run.transition.id
-    steps = plan(run.service, run.transition)
-    results: dict[str, StepResult] = rt.store.load_steps(name, tid)
+    record = rt.store.load_run(name, tid)
+    if record.plan is None:  # acquire_runbook writes it: only a store that lost it
+        raise FatalError(f"runbook #{tid} has no stored plan")
+    steps = record.plan.steps
+    results = record.steps
     ran: list[str] = []
+    failed: Step | None = None
     for step in steps:
         previous = results.get(step.name)
-        if previous is not None and previous.status is StepStatus.DONE:
+        if previous is not None and previous.status in (StepStatus.DONE, StepStatus.WARNED):
             continue
 
         def claim(step: Step = step) -> StepResult:
@@ -179,29 +268,35 @@ def _run_steps(
 
         started = time.perf_counter()
         try:
-            last, detail = _attempts(run, step, claim, sleep)
+            last, done = _attempts(run, step, claim, sleep)
         except _StepFailed as failure:
-            result = _finish(
-                rt, run, step, failure.claim, started, StepStatus.FAILED, failure.error
-            )
-            results[step.name] = result
-            _close(run, owner, steps, results, now(), failed_step=step)
-            return ActResult(name, tid, "failed", ran, failed_step=step.name)
-        results[step.name] = _finish(rt, run, step, last, started, StepStatus.DONE, detail)
-        rt.store.append_events(
-            name,
-            [
-                Event(
-                    at=now(),
-                    kind="runbook_step",
-                    message=f"#{tid} {step.name}: {detail}",
-                    detail={"transition": tid, "step": step.name},
-                )
-            ],
-        )
+            results[step.name] = _finish(rt, run, step, failure.claim, started, failure.error)
+            _step_event(rt, name, tid, step, f"failed: {failure.error}", now())
+            if step.on_failure == "stop":
+                failed = step
+                break
+            continue
+        results[step.name] = _finish(rt, run, step, last, started, done)
+        _step_event(rt, name, tid, step, done.summary, now())
         ran.append(step.name)
-    _close(run, owner, steps, results, now(), failed_step=None)
+    _close(run, owner, steps, results, now(), failed_step=failed)
+    if failed is not None:
+        return ActResult(name, tid, "failed", ran, failed_step=failed.name)
     return ActResult(name, tid, "done", ran)
+
+
+def _step_event(rt: Runtime, name: str, tid: int, step: Step, message: str, at: datetime) -> None:
+    rt.store.append_events(
+        name,
+        [
+            Event(
+                at=at,
+                kind="runbook_step",
+                message=f"#{tid} {step.name}: {message}",
+                detail={"transition": tid, "step": step.name},
+            )
+        ],
+    )
 
 
 def _finish(
@@ -210,14 +305,19 @@ def _finish(
     step: Step,
     claim: StepResult,
     started: float,
-    status: StepStatus,
-    detail: str | ArbiterError,
+    done: StepOutcome | ArbiterError,
 ) -> StepResult:
+    if isinstance(done, StepOutcome):
+        status = StepStatus.WARNED if done.warning else StepStatus.DONE
+        detail, lines = done.summary, done.lines
+    else:
+        status, detail, lines = StepStatus.FAILED, str(done), list(getattr(done, "lines", []))
     result = claim.model_copy(
         update={
             "status": status,
             "duration_ms": (time.perf_counter() - started) * 1000,
-            "detail": str(detail),
+            "detail": detail,
+            "lines": lines,
         }
     )
     rt.store.finish_step(run.service.name, run.transition.id, step.name, result)
@@ -235,16 +335,18 @@ def _attempts(
     step: Step,
     claim: Callable[[], StepResult],
     sleep: Callable[[float], None],
-) -> tuple[StepResult, str]:
-    """Run a step, retrying what may pass. Each attempt is an external change, so each is
-    claimed first: a superseded runbook (Superseded) stops before its next attempt."""
+) -> tuple[StepResult, StepOutcome]:
+    """Run a step, retrying what may pass (after the pause the provider asked for, if it
+    did). Each attempt is an external change, so each is claimed first: a superseded runbook
+    (Superseded) stops before its next attempt."""
     executor = EXECUTORS[step.kind]
     for attempt in range(1, STEP_ATTEMPTS + 1):
         claimed = claim()
         try:
             return claimed, executor(run, step)
         except RetryableError as exc:
-            pause = 2.0**attempt
+            asked = getattr(exc, "retry_after", None) or 0.0
+            pause = max(2.0**attempt, asked)
             if attempt == STEP_ATTEMPTS or time.monotonic() + pause >= run.budget.deadline:
                 raise _StepFailed(claimed, exc) from exc
             sleep(pause)
@@ -256,7 +358,7 @@ def _attempts(
 def _close(
     run: Run,
     owner: str,
-    steps: list[Step],
+    steps: Sequence[Step],
     results: dict[str, StepResult],
     at: datetime,
     failed_step: Step | None,

@@ -15,7 +15,7 @@ each one and against the in-memory fake):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,8 +89,9 @@ PROVIDER_TYPES: dict[str, Callable[[str, Any, Deps], DnsProvider]] = {
 """The adapter of each ``dns_providers.<name>.type``; imported only when a config uses it."""
 
 
-class Providers:
-    """The config's DNS providers by name, each built on first use."""
+class Providers(Mapping[str, DnsProvider]):
+    """The config's DNS providers by name, each built on first use (a secret is fetched at
+    the provider's first call, not here)."""
 
     def __init__(
         self,
@@ -108,5 +109,8 @@ class Providers:
             self._built[name] = PROVIDER_TYPES[settings.type](name, settings, self._deps)
         return self._built[name]
 
-    def settings(self, name: str) -> DnsProviderConfig:
-        return self._config.dns_provider(name)
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({"route53", *self._config.dns_providers, *self._built}))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))

@@ -33,7 +33,8 @@ class Route53:
         self._sleep = sleep
 
     def upsert(self, zone: str, records: Sequence[RecordSet], comment: str) -> Change:
-        todo, done = [], []
+        todo: list[RecordSet] = []
+        done: list[RecordSet] = []
         for record in records:
             current = self.read(zone, record.name, record.type.value)
             (done if record.same_as(current) else todo).append(record)

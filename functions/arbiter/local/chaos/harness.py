@@ -125,8 +125,10 @@ class Harness:
         self.observer = DynamoStore(TABLE, lambda: dynamodb)
         self.observer_dns = Route53(lambda: r53, poll_interval=0.01)
         for zone in self.zones:  # the records as they are before Arbiter ever acts
-            records = [r for r in self.service.dns.records if r.zone_id == zone]
-            self.observer_dns.upsert(zone, records, SiteName.PRIMARY)
+            records = [
+                r.record_set(SiteName.PRIMARY) for r in self.service.dns.records if r.zone == zone
+            ]
+            self.observer_dns.upsert(zone, records, "the records before any switch")
         steps = len(self.zones)
         self.home = runtime.Runtime(
             config=self.config,
@@ -388,8 +390,8 @@ class Harness:
         return None
 
     def _serves(self, record: DnsRecord, site: SiteName) -> bool:
-        values = self.observer_dns.get(record.zone_id, record.name, record.type.value)
-        return sorted(values) == sorted(record.values[site])
+        found = self.observer_dns.read(record.zone, record.name, record.type.value)
+        return record.record_set(site).same_as(found)
 
     def seeing(self) -> int:
         """Probe regions that report in time and can reach both sites."""

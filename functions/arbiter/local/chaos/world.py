@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from arbiter.adapters.dns import Change
 from arbiter.adapters.dns.route53 import Route53
 from arbiter.adapters.store import DynamoStore, Snapshot
-from arbiter.core.config import Config, DnsRecord, SiteName, parse_config
+from arbiter.core.config import Config, SiteName, parse_config
 from arbiter.core.errors import ConflictError
 from arbiter.core.model import Alert, Event, Observation, ServiceState, Transition
+from arbiter.core.records import RecordSet
 from arbiter.local.context import LocalContext
 
 if TYPE_CHECKING:
@@ -175,19 +177,20 @@ class ChaosDns(Route53):
         super().__init__(client_factory, poll_interval=0.01)
         self.harness = harness
 
-    def upsert(self, zone_id: str, records: Sequence[DnsRecord], site: SiteName) -> str:
+    def upsert(self, zone: str, records: Sequence[RecordSet], comment: str) -> Change:
         current = self.harness.dns_change_begins()
         try:
-            change = super().upsert(zone_id, records, site)
+            change = super().upsert(zone, records, comment)
         except BaseException:
             self.harness.dns_change_ends()
             raise
-        self.harness.dns_changed(zone_id, site, current)
+        site = SiteName.SECONDARY if "to secondary" in comment else SiteName.PRIMARY
+        self.harness.dns_changed(zone, site, current)
         return change
 
-    def wait_applied(self, change_id: str, deadline: float) -> float:
+    def wait_applied(self, change: Change, deadline: float) -> float:
         try:
-            return super().wait_applied(change_id, deadline)
+            return super().wait_applied(change, deadline)
         finally:
             self.harness.dns_change_ends()
 
@@ -213,7 +216,7 @@ def build_config(
 
     records = [
         {
-            "zone_id": zones[0] if name.endswith(".com") else zones[1],
+            "zone": zones[0] if name.endswith(".com") else zones[1],
             "name": name,
             "type": "A",
             "ttl": 60,
@@ -243,6 +246,8 @@ def build_config(
             "probe": {"interval": INTERVAL, "retention": 86400},
             "decision": decision,
             "notifications": {"emails": ["oncall@example.com"]},
+            # moto's Route 53 serves no DNS: there is no authoritative server to verify at.
+            "dns_providers": {"route53": {"type": "route53", "verify": False}},
             "services": [service],
         },
         "chaos config",
