@@ -63,6 +63,34 @@ def _probe(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    """What a switch would change at every provider; changes nothing. Exit 1 when a
+    provider or a record cannot be read, 2 for a bad config or service."""
+    from arbiter.adapters.dns import Deps, Providers
+    from arbiter.core.config import SiteName, load_config
+    from arbiter.local.plan import local_secrets, make_plan, render
+    from arbiter.runtime import _client
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    names = [s.name for s in config.services]
+    if args.service not in names:
+        print(
+            f"error: no service {args.service!r} in {args.file} (services: {', '.join(names)})",
+            file=sys.stderr,
+        )
+        return 2
+    secret = local_secrets(args.region or config.home_region)
+    providers = Providers(config, Deps(aws=_client, secret=secret))
+    plan = make_plan(config, config.service(args.service), SiteName(args.to), providers)
+    print(render(plan, config), end="")
+    return 1 if plan.problems else 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     """Every file is reported, the bad ones too: a bad file is one line per problem
     (``FILE: FIELD: what is wrong``), or one line in all with ``--summary``."""
@@ -185,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="run one probe round from this machine")
     p.add_argument("file")
     p.set_defaults(run=_probe)
+
+    p = sub.add_parser(
+        "plan", help="show what a switch would change at every DNS provider; change nothing"
+    )
+    p.add_argument("file")
+    p.add_argument("service")
+    p.add_argument("--to", required=True, choices=["primary", "secondary"])
+    p.add_argument("--region", default=None, help="for Secrets Manager (default: home_region)")
+    p.set_defaults(run=_plan)
 
     p = sub.add_parser("simulate", help="run scenarios against the core in virtual time")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")

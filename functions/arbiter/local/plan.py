@@ -1,0 +1,208 @@
+"""``arbiter plan``: what a switch would change, read from every provider, changing nothing.
+
+Like ``octodns-sync`` without ``--doit``: for each provider and zone it reads the current
+record sets and prints, per record, the current and the new values with their TTLs; then the
+checks the switch would run (the health gate of an operator switch, the verify step's
+servers). A provider that cannot be read (bad credentials, no such zone) or a record it does
+not hold is a problem: the plan still prints what it could read, and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from arbiter.adapters.dns import DnsProvider
+from arbiter.core.config import Config, Service, SiteName
+from arbiter.core.errors import ArbiterError
+from arbiter.core.records import RecordSet
+from arbiter.core.runbook import DnsStep, VerifyStep
+
+
+@dataclass
+class PlannedRecord:
+    record: RecordSet
+    """As the switch would set it."""
+    current: RecordSet | None
+    error: str | None = None
+
+    @property
+    def action(self) -> str:
+        if self.error:
+            return "unreadable"
+        if self.current is None:
+            return "missing"
+        return "unchanged" if self.record.same_as(self.current) else "update"
+
+
+@dataclass
+class PlannedZone:
+    provider: str
+    kind: str
+    zone: str
+    records: list[PlannedRecord] = field(default_factory=list)
+
+
+@dataclass
+class SwitchPlan:
+    service: str
+    to: SiteName
+    zones: list[PlannedZone]
+    checks: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        for zone in self.zones:
+            where = f"{zone.provider} ({zone.kind}) zone {zone.zone}"
+            for planned in zone.records:
+                name = f"{planned.record.name} {planned.record.type.value}"
+                if planned.error:
+                    found.append(f"{where}: cannot read {name}: {planned.error}")
+                elif planned.current is None:
+                    found.append(
+                        f"{where}: {name} does not exist there; a switch would create it, "
+                        "which means the record is not what the config expects"
+                    )
+        return found
+
+
+def make_plan(
+    config: Config, service: Service, to: SiteName, providers: Mapping[str, DnsProvider]
+) -> SwitchPlan:
+    """Read each record the switch would set, once, from its provider. Never writes."""
+    from arbiter.core.model import Transition
+    from arbiter.core.runbook import plan
+
+    transition = Transition(
+        id=0, from_site=to.other, to_site=to, reason="plan", decided_at=_epoch(), by="plan"
+    )
+    steps = plan(config, service, transition).steps
+    zones = []
+    for step in steps:
+        if not isinstance(step, DnsStep):
+            continue
+        planned = PlannedZone(step.provider, config.dns_provider(step.provider).type, step.zone)
+        try:
+            provider = providers[step.provider]
+        except (KeyError, ArbiterError) as exc:
+            error: str | None = str(exc)
+            provider = None
+        else:
+            error = None
+        for record in step.records:
+            if provider is None:
+                planned.records.append(PlannedRecord(record, None, error))
+                continue
+            try:
+                current = provider.read(step.zone, record.name, record.type.value)
+            except ArbiterError as exc:
+                error = str(exc)
+                planned.records.append(PlannedRecord(record, None, error))
+                provider = None  # one failure per zone is enough: the rest would say the same
+                continue
+            planned.records.append(PlannedRecord(record, current))
+        zones.append(planned)
+    return SwitchPlan(service.name, to, zones, _checks(config, service, to, steps))
+
+
+def _epoch() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _checks(config: Config, service: Service, to: SiteName, steps: list[Any]) -> list[str]:
+    site = service.site(to)
+    label = service.site_label(to)
+    lines = [
+        f"health gate: an operator switch (without --force) needs the {to.value} site "
+        f"({label}) UP by the vote: its checks "
+        + ", ".join(f"{c.type} {c.name}" for c in site.checks)
+    ]
+    verify = [s for s in steps if isinstance(s, VerifyStep)]
+    for step in verify:
+        where = ", ".join(step.servers) if step.servers else "the servers of the zone's NS records"
+        lines.append(
+            f"{step.name}: ask {where} until each serves the new values "
+            f"(within dns.verify_timeout {service.dns.verify_timeout:g} s; policy "
+            f"{service.dns.verify.policy})"
+        )
+    if not verify:
+        lines.append("no verify step: dns.verify is off for this service or its providers")
+    return lines
+
+
+def _values(record: RecordSet | None) -> str:
+    if record is None:
+        return "(none)"
+    return f"{', '.join(record.values)} (TTL {record.ttl})"
+
+
+def render(plan: SwitchPlan, config: Config) -> str:
+    service = config.service(plan.service)
+    lines = [f"Plan: switch {plan.service} to {plan.to.value} ({service.site_label(plan.to)})"]
+    counts = {"update": 0, "unchanged": 0, "missing": 0, "unreadable": 0}
+    for zone in plan.zones:
+        bar = "*" * 78
+        lines += ["", bar, f"* {zone.provider} ({zone.kind}) zone {zone.zone}", bar]
+        for planned in zone.records:
+            counts[planned.action] += 1
+            name = f"{planned.record.name} {planned.record.type.value}"
+            if planned.action == "update":
+                lines += [
+                    f"* Update    {name}",
+                    f"*   current {_values(planned.current)}",
+                    f"*   new     {_values(planned.record)}",
+                ]
+            elif planned.action == "unchanged":
+                lines.append(f"* No change {name}  {_values(planned.current)}")
+            elif planned.action == "missing":
+                lines += [
+                    f"* MISSING   {name}: the provider has no such record set",
+                    f"*   new     {_values(planned.record)}",
+                ]
+            else:
+                lines.append(f"* UNREADABLE {name}: {planned.error}")
+    lines += ["", "Checks the switch would run:", *(f"  {c}" for c in plan.checks), ""]
+    lines.append(
+        f"Summary: {counts['update']} to change, {counts['unchanged']} already right, "
+        f"{counts['missing']} missing, {counts['unreadable']} unreadable, at "
+        f"{len({z.provider for z in plan.zones})} provider(s); nothing was changed"
+    )
+    for problem in plan.problems:
+        lines.append(f"error: {problem}")
+    return "\n".join(lines) + "\n"
+
+
+_ENV_SAFE = re.compile(r"[^A-Za-z0-9]")
+
+
+def secret_env_name(ref: str) -> str:
+    """``arbiter/cloudflare-token`` -> ``ARBITER_SECRET_ARBITER_CLOUDFLARE_TOKEN``."""
+    return "ARBITER_SECRET_" + _ENV_SAFE.sub("_", ref).upper()
+
+
+def local_secrets(region: str, environ: Mapping[str, str] = os.environ) -> Callable[[str], str]:
+    """For commands run on an operator's machine: a secret from the environment variable
+    named after its reference (``secret_env_name``), else from Secrets Manager with the
+    operator's own AWS credentials. The Lambda functions only ever use Secrets Manager."""
+    cache: dict[str, str] = {}
+
+    def secret(ref: str) -> str:
+        if ref not in cache:
+            given = environ.get(secret_env_name(ref))
+            if given is not None:
+                cache[ref] = given
+            else:
+                from arbiter.adapters.hooks import SecretsManagerKeys
+                from arbiter.runtime import _client
+
+                keys = SecretsManagerKeys(lambda: _client("secretsmanager", region))
+                cache[ref] = keys.get(ref).decode()
+        return cache[ref]
+
+    return secret
