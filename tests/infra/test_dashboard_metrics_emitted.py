@@ -167,7 +167,7 @@ def emitted(
 
 def _with_zone(config: Any, zone_id: str) -> Any:
     service = config.services[0]
-    record = service.dns.records[0].model_copy(update={"zone_id": zone_id})
+    record = service.dns.records[0].model_copy(update={"zone": zone_id})
     dns = service.dns.model_copy(update={"records": [record]})
     return config.model_copy(update={"services": [service.model_copy(update={"dns": dns})]})
 
