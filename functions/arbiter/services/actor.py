@@ -142,6 +142,7 @@ def _verify(run: Run, step: VerifyStep) -> StepOutcome:
     authority = run.rt.dns_authority()
     until = run.budget.wait_until()
     began = time.monotonic()
+    started = run.rt.clock().timestamp()
     try:
         servers = step.servers or authority.nameservers(step.records[0].name, until)
         old = {(r.name, r.type.value): r.values for r in step.old}
@@ -149,7 +150,7 @@ def _verify(run: Run, step: VerifyStep) -> StepOutcome:
     finally:
         run.budget.spend(time.monotonic() - began)
     ttl = max(r.ttl for r in step.old)
-    lines = render(outcomes, started=began, ttl=ttl, now=run.rt.clock())
+    lines = render(outcomes, started=started, ttl=ttl, now=run.rt.clock())
     lagging = [o.server for o in outcomes if not o.ok]
     if not lagging:
         slowest = max((o.seconds or 0.0 for o in outcomes), default=0.0)
