@@ -45,7 +45,7 @@ def check_dns(check: DnsCheck) -> CheckResult:
 
 def _probe(check: DnsCheck, deadline: float) -> str:
     query = dns.message.make_query(check.query, dns.rdatatype.from_text(check.record_type))
-    response = _ask(query, check, deadline)
+    response = ask(query, check.server, check.port, check.transport, deadline)
     rcode = dns.rcode.to_text(response.rcode())
     if rcode != check.expect_rcode:
         return f"rcode {rcode}"
@@ -58,20 +58,28 @@ def _probe(check: DnsCheck, deadline: float) -> str:
     return "ok"
 
 
-def _ask(query: dns.message.Message, check: DnsCheck, deadline: float) -> dns.message.Message:
-    if check.transport == "udp":
+def ask(
+    query: dns.message.Message, server: str, port: int, transport: str, deadline: float
+) -> dns.message.Message:
+    """``query``'s answer from ``server`` itself, by ``deadline`` (on ``time.perf_counter``).
+
+    ``transport`` ``udp``: over UDP, asked again over TCP if the answer comes truncated;
+    ``tcp``: over TCP only. A TSIG-signed query's answer is checked against its key. Raises
+    dnspython's exceptions (``Timeout`` at the deadline, TSIG errors) and ``OSError``.
+    """
+    if transport == "udp":
         try:
             return dns.query.udp(
                 query,
-                check.server,
+                server,
                 timeout=_left(deadline),
-                port=check.port,
+                port=port,
                 ignore_unexpected=True,
                 raise_on_truncation=True,
             )
         except dns.message.Truncated:
             pass  # the answer did not fit in a datagram: ask again over TCP, as a resolver would
-    return dns.query.tcp(query, check.server, timeout=_left(deadline), port=check.port)
+    return dns.query.tcp(query, server, timeout=_left(deadline), port=port)
 
 
 def _left(deadline: float) -> float:
