@@ -61,9 +61,12 @@ def _probe(check: DnsCheck, deadline: float) -> str:
 def ask(
     query: dns.message.Message, server: str, port: int, transport: str, deadline: float
 ) -> dns.message.Message:
-    """``server``'s answer to ``query``: over UDP (then TCP if the answer is truncated) or over
-    TCP only, all by ``deadline`` (on ``time.perf_counter``). Raises what dnspython raises:
-    ``dns.exception.Timeout`` at the deadline, ``OSError``, ``EOFError``, ``BadResponse``..."""
+    """``query``'s answer from ``server`` itself, by ``deadline`` (on ``time.perf_counter``).
+
+    ``transport`` ``udp``: over UDP, asked again over TCP if the answer comes truncated;
+    ``tcp``: over TCP only. A TSIG-signed query's answer is checked against its key. Raises
+    dnspython's exceptions (``Timeout`` at the deadline, TSIG errors) and ``OSError``.
+    """
     if transport == "udp":
         try:
             return dns.query.udp(
