@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 from urllib3.util import Timeout
 
 import arbiter
@@ -190,7 +191,9 @@ class HttpApi:
                 raise RetryLater(f"{self.label} unreachable: {type(exc).__name__}") from None
             if deadline.expired:
                 raise RetryLater(f"{self.label}: no whole answer within {timeout:.1f} s")
-        return Answer(response.status_code, _parse(raw), dict(response.headers))
+        # requests' CaseInsensitiveDict, kept as it is: header names are case-insensitive
+        # (RFC 9110 5.1), and a plain dict would miss a server's ``retry-after``.
+        return Answer(response.status_code, _parse(raw), CaseInsensitiveDict(response.headers))
 
     def _failure(self, op: str, answer: Answer, secrets: list[str]) -> Exception:
         said = mask(self._describe(answer), secrets)[:300]
