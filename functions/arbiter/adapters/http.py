@@ -125,7 +125,9 @@ class HttpApi:
         """Send one request (retried while it may pass). ``op`` names it in errors; ``ok``
         lists non-2xx statuses the caller handles itself (such as 404 for "no such record")."""
         headers = self._headers()
-        secrets = list(headers.values())
+        # The credential itself too, not only the header's whole value: a provider that quotes
+        # the token back ("token abc... is invalid") does so without its "Bearer " scheme.
+        secrets = [part for value in headers.values() for part in (value, value.split(" ")[-1])]
         end = self._clock() + self.timeout if deadline is None else deadline
         last: RetryLater | None = None
         for attempt in range(1, self.attempts + 1):
