@@ -71,7 +71,9 @@ def test_a_lagging_server_under_warn_is_reported_and_the_switch_is_done(aws: Non
     assert result.outcome == "done"
     message = report(world)
     assert message["subject"].endswith("(with warnings)")
-    assert re.search(r"192\.0\.2\.54 +STILL OLD at the deadline: 203\.0\.113\.10", message["message"])
+    assert re.search(
+        r"192\.0\.2\.54 +STILL OLD at the deadline: 203\.0\.113\.10", message["message"]
+    )
     assert "1 of 4 authoritative servers do not serve the new values" in message["message"]
     state = world.store.load_state("web")
     assert state.runbook_done == tid and state.failed is None
