@@ -19,8 +19,7 @@ from arbiter.adapters.dns import rfc2136
 from arbiter.adapters.dns.rfc2136 import Rfc2136
 from arbiter.core.errors import ProviderError, ProviderRejected
 from arbiter.core.records import RecordSet
-from tests.contract.dns_contract import DnsContract, Throttle, applied, rs
-from tests.integration.bind import (
+from arbiter.local.bind import (
     SECRET_NAME,
     BindFleet,
     DnsRelay,
@@ -30,6 +29,7 @@ from tests.integration.bind import (
     need_named,
     zone_file,
 )
+from tests.contract.dns_contract import DnsContract, Throttle, applied, rs
 from tests.integration.servers import refused_port
 
 pytestmark = [

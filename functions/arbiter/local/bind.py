@@ -50,7 +50,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from tests.integration.servers import MAX_HOLD, NamedServer, free_port
+from arbiter.local.peers import MAX_HOLD, NamedServer, free_port
 
 HOST = "127.0.0.1"
 SECRET_NAME = "arbiter/test/tsig"
