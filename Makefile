@@ -9,7 +9,7 @@ export CDK_DISABLE_VERSION_CHECK=1
 export CDK_DISABLE_CLI_TELEMETRY=true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: setup demo chaos test unit lint format synth deploy bench clean
+.PHONY: setup demo rehearsal chaos test unit lint format synth deploy bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ $(CDK):
 
 demo: setup  ## fail over and back between two local data centers (moto, loopback)
 	$(BIN)/arbiter demo
+
+rehearsal: setup  ## the demo through a real BIND too (RFC 2136 + TSIG, 4 servers verified); needs named
+	$(BIN)/arbiter demo --rehearsal
 
 chaos: setup  ## break sites, regions, AWS and the act function on purpose; print what went wrong
 	$(BIN)/arbiter chaos

@@ -28,3 +28,26 @@ def test_demo_fails_over_and_back() -> None:
     assert "Route 53 now: www.example.com A ['203.0.113.10']" in text
     assert text.rstrip().endswith("Demo PASSED: failover and failback both happened.")
     assert '"_aws"' not in text  # metrics stay out of the timeline
+
+
+def test_rehearsal_switches_route53_and_a_real_bind_and_verifies_every_server() -> None:
+    """``make rehearsal``: moto's Route 53 and a real BIND (a primary taking RFC 2136
+    updates and three secondaries) fail over and back; the verify step asks all four."""
+    import re
+    import shutil
+
+    if shutil.which("named") is None:
+        pytest.skip("the named command is not installed (Debian package bind9)")
+    out = io.StringIO()
+    try:
+        code = run(out, rehearsal=True)
+    finally:
+        runtime.install(None)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "BIND: all 4 servers: www.corp.example A 198.51.100.10" in text
+    assert "BIND now: all 4 servers: www.corp.example A 203.0.113.10, 203.0.113.11" in text
+    assert text.count("all 4 authoritative servers serve the new values") >= 2
+    assert len(re.findall(r"\| +127\.0\.0\.1:\d+ +new after \d+\.\d s", text)) == 8
+    assert "changed _sip._udp.corp.example SRV 10 5 5060 ams.corp.example. (TTL 30)" in text
+    assert text.rstrip().endswith("Demo PASSED: failover and failback both happened.")

@@ -125,7 +125,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from arbiter.local.demo import run
 
-    return run()
+    return run(rehearsal=args.rehearsal)
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -229,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_simulate)
 
     p = sub.add_parser("demo", help="fail over and back between two local data centers")
+    p.add_argument(
+        "--rehearsal",
+        action="store_true",
+        help="switch a real BIND on loopback too (needs named), and verify at its 4 servers",
+    )
     p.set_defaults(run=_demo)
 
     p = sub.add_parser(

@@ -3,6 +3,12 @@
 The real handlers run (probe x 3 regions, decide from the table's real stream, act through
 Route 53 and SNS); only the clock is virtual, so ten minutes of rounds take a few seconds.
 The primary breaks, Arbiter fails over; the primary heals, Arbiter fails back.
+
+With ``rehearsal=True`` (``arbiter demo --rehearsal``, ``make rehearsal``) the switch also
+goes through a real BIND on loopback: a primary that takes RFC 2136 updates signed with a
+TSIG key, and three secondaries it notifies. The runbook changes moto's Route 53 and BIND in
+two steps, then its verify step asks all four BIND servers directly and the report lists
+each one's answer.
 """
 
 from __future__ import annotations
@@ -46,6 +52,38 @@ services:
       records:
         - {{zone: "{zone_id}", name: www.example.com, type: A, ttl: 60,
             values: {{primary: [203.0.113.10], secondary: [198.51.100.10]}}}}
+{extra_records}"""
+
+REHEARSAL_PROVIDER = """\
+  office:
+    type: rfc2136
+    server: 127.0.0.1
+    port: {port}
+    key_name: {key_name}
+    key_algorithm: {key_algorithm}
+    key_secret: {key_secret}
+    nameservers: [{servers}]
+"""
+REHEARSAL_RECORDS = """\
+        - {provider: office, zone: corp.example, name: www.corp.example, type: A, ttl: 30,
+            values: {primary: [203.0.113.10, 203.0.113.11], secondary: [198.51.100.10]}}
+        - {provider: office, zone: corp.example, name: _sip._udp.corp.example, type: SRV,
+            ttl: 30, values: {primary: ["10 5 5060 fra.corp.example"],
+                               secondary: ["10 5 5060 ams.corp.example"]}}
+        - {provider: office, zone: corp.example, name: corp.example, type: TXT, ttl: 30,
+            values: {primary: ["active=fra"], secondary: ["active=ams"]}}
+"""
+REHEARSAL_ZONE = """\
+$TTL 30
+corp.example. IN SOA ns1.corp.example. hostmaster.corp.example. 1 3600 600 86400 30
+corp.example. IN NS ns1.corp.example.
+ns1.corp.example. IN A 127.0.0.1
+fra.corp.example. IN A 203.0.113.10
+ams.corp.example. IN A 198.51.100.10
+www.corp.example. 30 IN A 203.0.113.10
+www.corp.example. 30 IN A 203.0.113.11
+_sip._udp.corp.example. 30 IN SRV 10 5 5060 fra.corp.example.
+corp.example. 30 IN TXT "active=fra"
 """
 
 
@@ -83,19 +121,36 @@ def _aws_env() -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def run(out: TextIO = sys.stdout) -> int:
+def run(out: TextIO = sys.stdout, rehearsal: bool = False) -> int:
     _aws_env()
+    import tempfile
+    from pathlib import Path
+
     import boto3
     from moto import mock_aws
 
     from arbiter.local.sites import LocalSite
 
-    with mock_aws(), LocalSite("primary") as primary, LocalSite("secondary") as secondary:
-        return _Demo(boto3, primary, secondary, out).run()
+    with contextlib.ExitStack() as stack:
+        fleet = None
+        if rehearsal:
+            from arbiter.local.bind import BindFleet
+
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="arbiter-")))
+            zones = {"corp.example": REHEARSAL_ZONE}
+            fleet = stack.enter_context(BindFleet(directory, zones, secondaries=3).start())
+        stack.enter_context(mock_aws())
+        primary = stack.enter_context(LocalSite("primary"))
+        secondary = stack.enter_context(LocalSite("secondary"))
+        return _Demo(boto3, primary, secondary, out, fleet).run()
 
 
 class _Demo:
-    def __init__(self, boto3: Any, primary: Any, secondary: Any, out: TextIO) -> None:
+    def __init__(
+        self, boto3: Any, primary: Any, secondary: Any, out: TextIO, fleet: Any = None
+    ) -> None:
+        self.fleet = fleet
+        """The BIND servers of a rehearsal (None: the plain demo)."""
         self.boto3 = boto3
         self.primary = primary
         self.secondary = secondary
@@ -103,6 +158,38 @@ class _Demo:
 
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
+
+    def _provider(self) -> str:
+        if not self.fleet:
+            return ""
+        primary = self.fleet.primary
+        from arbiter.local.bind import SECRET_NAME
+
+        return REHEARSAL_PROVIDER.format(
+            port=primary.port,
+            key_name=primary.key.name,
+            key_algorithm=primary.key.algorithm,
+            key_secret=SECRET_NAME,
+            servers=", ".join(f'"{s}"' for s in self.fleet.servers),
+        )
+
+    def _providers(self, config: Any, route53: Any) -> Any:
+        from arbiter.adapters.dns import Deps, Providers
+
+        secret = self.fleet.primary.secret if self.fleet else _no_secret
+        return Providers(config, Deps(aws=_no_aws, secret=secret), {"route53": route53})
+
+    def _bind_view(self) -> str:
+        """What every BIND server answers for www.corp.example A."""
+        from arbiter.local.bind import lookup
+
+        answers = {
+            server: ", ".join(sorted(lookup(server, "www.corp.example.", "A") or []))
+            for server in self.fleet.servers
+        }
+        if len(set(answers.values())) == 1:
+            return f"all {len(answers)} servers: www.corp.example A {next(iter(answers.values()))}"
+        return "; ".join(f"{server} {values}" for server, values in answers.items())
 
     def client(self, name: str) -> Callable[[], Any]:
         return lambda: self.boto3.client(name, region_name="eu-west-1")
@@ -134,7 +221,8 @@ class _Demo:
                 secondary_url=self.secondary.url,
                 secondary_tcp=self.secondary.tcp_port,
                 zone_id=zone_id,
-            ),
+                extra_records=REHEARSAL_RECORDS if self.fleet else "",
+            ).replace("notifications:", self._provider() + "notifications:", 1),
             "demo config",
         )
         dns = Route53(self.client("route53"), poll_interval=0.05)
@@ -144,9 +232,10 @@ class _Demo:
             store=DynamoStore("demo", self.client("dynamodb")),
             notifier=SnsNotifier(topic, self.client("sns")),
             invoker=InlineActInvoker(lambda event: act.handler(event, LocalContext())),
-            dns={"route53": dns},
+            dns=self._providers(config, dns),
             region=config.home_region,
             clock=clock,
+            authority=_authority() if self.fleet else None,
         )
         store = home.store
         sqs = b3.client("sqs", region_name="eu-west-1")
@@ -163,6 +252,12 @@ class _Demo:
             f"failback automatic after {int(config.services[0].failback.hold)} s"
         )
         self.say(f"  DNS {record.name} A in moto Route 53 zone {zone_id}")
+        if self.fleet:
+            self.say(
+                "  DNS zone corp.example on BIND: primary "
+                f"{self.fleet.primary.server} (RFC 2136 + TSIG), secondaries "
+                + ", ".join(s.server for s in self.fleet.secondaries)
+            )
         self.say()
 
         switches: list[tuple[str, str]] = []
@@ -205,6 +300,8 @@ class _Demo:
                 switches.append((state.transition.from_site.value, state.transition.to_site.value))
                 values = _values(dns, zone_id, record.name)
                 self.say(f"{' ' * len(stamp)} Route 53: {record.name.rstrip('.')} A -> {values}")
+                if self.fleet:
+                    self.say(f"{' ' * len(stamp)} BIND: {self._bind_view()}")
                 for msg in aws.read_inbox(sqs, inbox):
                     self.say(f"{' ' * len(stamp)} notification: {msg['subject']}")
                     for line in msg["message"].rstrip().splitlines():
@@ -218,6 +315,10 @@ class _Demo:
         final = _values(dns, zone_id, record.name)
         expected = [("primary", "secondary"), ("secondary", "primary")]
         ok = switches == expected and final == ["203.0.113.10"]
+        if self.fleet:
+            view = self._bind_view()
+            self.say(f"BIND now: {view}")
+            ok = ok and view == "all 4 servers: www.corp.example A 203.0.113.10, 203.0.113.11"
         self.say(f"Switches: {', '.join(f'{a} -> {b}' for a, b in switches) or 'none'}")
         self.say(f"Route 53 now: {record.name.rstrip('.')} A {final}")
         self.say("Demo " + ("PASSED: failover and failback both happened." if ok else "FAILED."))
@@ -250,6 +351,20 @@ def _schedule_event(region: str, at: datetime) -> dict[str, Any]:
         "resources": [f"arn:aws:events:{region}:123456789012:rule/arbiter-probe"],
         "detail": {},
     }
+
+
+def _authority() -> Any:
+    from arbiter.adapters.dns.authority import DnsAuthority
+
+    return DnsAuthority(poll=0.2)
+
+
+def _no_secret(name: str) -> str:
+    raise KeyError(name)
+
+
+def _no_aws(name: str) -> Any:
+    raise RuntimeError(f"the demo builds no {name} client here")
 
 
 def main() -> None:
