@@ -59,6 +59,7 @@ bench: setup  ## print performance figures (not a test)
 	$(BIN)/python bench/decide_core.py
 	$(BIN)/python bench/decide_reads.py
 	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/runbook_dns.py
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
