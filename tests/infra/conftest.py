@@ -28,7 +28,7 @@ def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template
     data["notifications"]["emails"] = ["oncall@example.com", "noc@example.org"]
     api = copy.deepcopy(data["services"][0])
     api["name"] = "api"
-    api["dns"]["records"][0]["zone_id"] = "ZSECONDZONE"
+    api["dns"]["records"][0]["zone"] = "ZSECONDZONE"
     api["dns"]["records"][0]["name"] = "api.example.org"
     api["dns"]["records"][1]["name"] = "sip-api.example.com"  # same zone, its own record
     data["services"].append(api)
