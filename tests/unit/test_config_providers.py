@@ -103,7 +103,7 @@ def test_provider_errors_name_the_provider_and_field() -> None:
                 "key_algorithm": "hmac-sha3",
             },
             bad={"type": "gandi"},
-        )  # fmt: skip
+        )
     )
     text = "\n".join(found)
     assert "dns_providers.cf.token_secret: expected the name or ARN of a Secrets Manager" in text
