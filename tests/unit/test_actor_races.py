@@ -8,6 +8,7 @@ the same behaviours run in milliseconds (the fakes keep the ports' contracts, se
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +74,10 @@ def run_in_thread(target: Callable[[], ActResult], done: threading.Event | None 
     return thread, box
 
 
+def site_of_values(values: list[tuple[str, ...]]) -> str:
+    return "secondary" if values[0] == SECONDARY else "primary"
+
+
 # -- the races of test_runbook_races.py, in memory -------------------------------------
 
 
@@ -89,17 +94,12 @@ def test_an_older_runbook_retrying_never_acts_after_a_newer_switch(world: Memory
     assert result.outcome == "superseded" and result.ran == []
     assert [site_of_values(v) for _, v in dns.asked] == ["secondary"]  # no retry after it
     assert dns.values(ZONE, WWW) == ()
-    world.notifier.take()
     assert act(world, t2[0]).outcome == "done"
     assert dns.values(ZONE, WWW) == PRIMARY
     state = world.store.load_state(SERVICE)
     assert state.active.value == "primary" and state.runbook_done == t2[0]
     assert world.report_keys() == [f"web/run{t2[0]:08d}/done"]
     assert "runbook_superseded" in world.events()
-
-
-def site_of_values(values: list[tuple[str, ...]]) -> str:
-    return "secondary" if values[0] == SECONDARY else "primary"
 
 
 def test_two_zones_are_never_left_split_between_sites() -> None:
@@ -160,32 +160,57 @@ def test_one_runbook_per_service_at_a_time(world: MemoryWorld) -> None:
     assert one["result"].outcome == "superseded" and two["result"].outcome == "done"
     assert order == ["begin secondary", "end secondary", "begin primary", "end primary"]
     assert dns.values(ZONE, WWW) == PRIMARY
-    assert [k for k in world.report_keys() if "/run" in k] == [f"web/run{t2:08d}/done"]
+    assert world.report_keys() == [f"web/run{t2:08d}/done"]
 
 
-def test_concurrent_invocations_of_one_runbook_change_dns_once(world: MemoryWorld) -> None:
-    """Lambda delivers the same event twice at once: one holds the lease and runs the
-    step; the other waits for it, then finds the runbook closed."""
+def duplicate_invocations(world: MemoryWorld) -> tuple[ActResult, ActResult]:
+    """Lambda delivers the same event twice at once: the first holds the lease and is
+    inside its DNS change while the second finds the lease held and waits for it."""
     t1 = failed_over(world)
-    dns = world.dns["route53"]
-    inside, leave = threading.Event(), threading.Event()
+    inside, leave, polled, first_done = (threading.Event() for _ in range(4))
 
     def slow(zone: str, records: Sequence[RecordSet]) -> None:
         inside.set()
         assert leave.wait(10)
 
-    dns.before = slow
-    first_done = threading.Event()
+    def wait_for_the_lease(seconds: float) -> None:
+        polled.set()
+        first_done.wait(10)
+
+    world.dns["route53"].before = slow
     first, one = run_in_thread(lambda: act(world, t1), done=first_done)
     assert inside.wait(10)
-    second, two = run_in_thread(lambda: act(world, t1, sleep=lambda s: first_done.wait(10)))
-    time.sleep(0.05)
+    second, two = run_in_thread(lambda: act(world, t1, sleep=wait_for_the_lease))
+    assert polled.wait(10)
     leave.set()
     first.join(timeout=10)
     second.join(timeout=10)
-    assert one["result"].outcome == "done"
-    assert two["result"].outcome in ("superseded", "nothing to do")
+    assert not first.is_alive() and not second.is_alive()
+    assert "error" not in one and "error" not in two, (one, two)
+    return one["result"], two["result"]
+
+
+def test_a_duplicate_invocation_waits_and_changes_nothing(world: MemoryWorld) -> None:
+    first, second = duplicate_invocations(world)
+    assert first.outcome == "done"
+    assert second.outcome != "done" and second.ran == []
+    dns = world.dns["route53"]
     assert len(dns.asked) == 1 and dns.values(ZONE, WWW) == SECONDARY
+    assert world.report_keys() == [f"web/run{first.transition:08d}/done"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actor bug: _acquire reports any Superseded from the store as 'superseded', so a "
+    "duplicate invocation that waited for the lease of a runbook that then finished is counted "
+    "as superseded (RunbooksSuperseded metric) although no newer switch exists; run_transition's "
+    "own check says 'nothing to do' in that case",
+)
+def test_a_duplicate_invocation_of_a_finished_runbook_has_nothing_to_do(
+    world: MemoryWorld,
+) -> None:
+    _, second = duplicate_invocations(world)
+    assert second.outcome == "nothing to do"
 
 
 def test_a_late_invocation_of_an_older_runbook_does_nothing(world: MemoryWorld) -> None:
@@ -220,7 +245,6 @@ def test_an_acknowledged_failed_runbook_is_never_run_again(world: MemoryWorld) -
 
 def test_a_notification_failure_never_fails_a_switch(world: MemoryWorld) -> None:
     t1 = failed_over(world)
-    world.notifier.take()
     world.notifier.fail(1000)
     result = act(world, t1)
     assert result.outcome == "done"
@@ -316,7 +340,7 @@ def test_the_total_wait_for_dns_is_bounded_and_reported() -> None:
     result = act(world, t1)
     assert result.outcome == "failed"
     assert len(never.waits) == 3  # three attempts...
-    assert sum(never.waits) < 0.3 + 0.1  # ...that share one budget
+    assert sum(never.waits) < 0.3 + 0.15  # ...that share one budget (not 3 x 0.3 s)
     assert time.monotonic() - began < 3
     step = world.store.load_steps(SERVICE, t1)[f"dns:route53:{ZONE}"]
     assert "DNS waits in total" in step.detail and step.attempts == 3
@@ -325,8 +349,8 @@ def test_the_total_wait_for_dns_is_bounded_and_reported() -> None:
     never.waits.clear()
     operator(world, {"command": "ack"})
     t2 = switch_back(world)
-    assert act(world, t2, seconds_left=SAFETY_MARGIN + 0.15).outcome == "failed"
-    assert sum(never.waits) <= 0.15 + 0.05
+    assert act(world, t2, seconds_left=SAFETY_MARGIN + 0.1).outcome == "failed"
+    assert sum(never.waits) <= 0.1 + 0.1  # not the 0.3 s budget
 
 
 # -- several providers: one step each, the plan frozen at the first acquisition ----------
@@ -369,66 +393,78 @@ def values_at(world: MemoryWorld, provider: str) -> tuple[str, ...]:
 
 
 def crash_at(world: MemoryWorld, provider: str) -> None:
-    """Lambda stops the invocation as it calls ``provider`` (its time ran out): nothing after
-    that runs, not even its ``finally``: its lease stays until it expires."""
-    dns = world.dns[provider]
-    store = world.store
-    release = store.release_runbook
+    """``provider`` answers a retryable error (``faults``) and Lambda stops the invocation
+    in its back-off pause before the retry (its time ran out): nothing after that runs, not
+    even its ``finally``, so its lease stays until it expires. Lambda retries the event."""
+    world.dns[provider].faults.append(ProviderError(f"{provider}: HTTP 503"))
+    state = world.store.load_state(SERVICE)
+    assert state.transition is not None
 
-    def stop(zone: str, records: Sequence[RecordSet]) -> None:
-        dns.before = None
+    def stopped(seconds: float) -> None:
         raise LambdaTimedOut
 
-    dns.before = stop
+    store = world.store
+    release = store.release_runbook
     store.release_runbook = lambda *args: None  # type: ignore[method-assign]
     try:
         with pytest.raises(LambdaTimedOut):
-            act(world, world.store.load_state(SERVICE).transition.id)  # type: ignore[union-attr]
+            act(world, state.transition.id, sleep=stopped)
     finally:
         store.release_runbook = release  # type: ignore[method-assign]
     lease = store.load(SERVICE).lease
     assert lease is not None and lease.until > world.clock.now
-    world.clock.now = lease.until + timedelta(seconds=1)  # Lambda retries the event later
+    world.clock.now = lease.until + timedelta(seconds=1)  # the retry, once the lease lapsed
 
 
-def test_a_resumed_runbook_runs_its_frozen_plan_not_the_new_config() -> None:
-    """A runbook stops after its first provider's change; meanwhile the operator deploys new
-    values; the retried invocation resumes with the plan frozen at the first acquisition:
-    the first provider is not redone and the second gets the values decided on."""
+def changed_config(data: dict[str, Any], change: str) -> dict[str, Any]:
+    """The operator's next config: new values for every record, or the pdns record moved
+    to another zone."""
+    data = copy.deepcopy(data)
+    for r in data["services"][0]["dns"]["records"]:
+        if change == "values":
+            r["values"] = {"primary": list(PRIMARY), "secondary": NEW}
+        elif r["provider"] == "pdns":
+            r.update(zone="example.net", name="www.example.net")
+    return data
+
+
+@pytest.mark.parametrize("change", ["values", "zone"])
+def test_a_resumed_runbook_runs_its_frozen_plan_not_the_new_config(change: str) -> None:
+    """A runbook's second provider fails (retryably) after the first one's change, and the
+    invocation ends; meanwhile the operator deploys another config; the retried invocation
+    resumes with the plan frozen at the first acquisition: the first provider is not redone
+    and the second gets the values and zone decided on."""
     data = providers_config("route53", "pdns")
     world = memory_world(data)
     t1 = failed_over(world)
-    frozen = world.store.load_run(SERVICE, t1).plan
-    assert frozen is None  # not acquired yet
+    assert world.store.load_run(SERVICE, t1).plan is None  # not acquired yet
     crash_at(world, "pdns")
     record = world.store.load_run(SERVICE, t1)
-    assert record.plan is not None and [s.name for s in record.plan.steps] == [
-        STEP["route53"],
-        STEP["pdns"],
-    ]
+    assert record.plan is not None
+    assert [s.name for s in record.plan.steps] == [STEP["route53"], STEP["pdns"]]
     assert record.steps[STEP["route53"]].status is StepStatus.DONE
     assert record.steps[STEP["pdns"]].status is StepStatus.RUNNING
 
-    for r in data["services"][0]["dns"]["records"]:
-        r["values"] = {"primary": list(PRIMARY), "secondary": NEW}
-    world.reconfigure(data)
+    world.reconfigure(changed_config(data, change))
     state = world.store.load_state(SERVICE)
     assert state.transition is not None
     fresh = plan(world.config, world.config.services[0], state.transition)
-    assert fresh != record.plan  # the new config would plan other values
+    assert fresh != record.plan  # the new config would plan something else
 
     result = act(world, t1)
     assert result.outcome == "done" and result.ran == [STEP["pdns"]]
     assert values_at(world, "route53") == SECONDARY
-    assert values_at(world, "pdns") == SECONDARY  # the frozen plan's, not NEW
+    assert values_at(world, "pdns") == SECONDARY  # the frozen plan's values, in its zone
+    pdns = world.dns["pdns"]
+    assert [zone for zone, _ in pdns.asked] == ["example.org", "example.org"]
+    assert len(pdns.changed) == 1
     assert len(world.dns["route53"].asked) == 1  # not redone
-    assert len(world.dns["pdns"].changed) == 1
     steps = world.store.load_steps(SERVICE, t1)
     assert steps[STEP["pdns"]].attempts == 2 and steps[STEP["route53"]].attempts == 1
     assert world.store.load_run(SERVICE, t1).plan == record.plan
     subject, body = report(world)
     assert "switched to secondary" in subject and "198.51.100.10" in body
-    assert NEW[0] not in body
+    assert NEW[0] not in body and "example.net" not in body
 
 
 def test_one_provider_failing_does_not_redo_the_others() -> None:
@@ -482,8 +518,28 @@ def test_a_provider_removed_after_the_plan_was_frozen_fails_its_step_clearly() -
     step = world.store.load_steps(SERVICE, t1)[STEP["pdns"]]
     assert step.status is StepStatus.FAILED
     assert "DNS provider 'pdns' is no longer in the config" in step.detail
-    assert step.attempts == 2  # the crashed claim, then this one: never retried
-    assert len(world.dns["route53"].asked) == 1 and len(pdns.asked) == 1  # the crashed call
+    assert step.attempts == 2  # the crashed invocation's, then this one: not retried
+    assert len(world.dns["route53"].asked) == 1 and len(pdns.asked) == 1  # the 503
     assert pdns.changed == []
     subject, body = report(world)
     assert "FAILED" in subject and "'pdns' is no longer in the config" in body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actor bug: after a DNS step's wait times out, its retry upserts again, finds the "
+    "values already set (a second identical upsert has no change id, by the DNS port's "
+    "contract) and reports the step done, 'live after 0.0 s', without waiting for the change "
+    "it made: the switch is reported done although the provider never said it was live",
+)
+def test_a_change_that_never_went_live_is_not_reported_live() -> None:
+    data = config_dict()
+    data["services"][0]["dns"]["verify_timeout"] = 0.1
+    world = memory_world(data)
+    t1 = failed_over(world)
+    dns = world.dns["route53"]
+    dns.apply_delay = 3600.0  # the change is made but never live within the budget
+    result = act(world, t1)
+    step = world.store.load_steps(SERVICE, t1)[f"dns:route53:{ZONE}"]
+    assert len(dns.changed) == 1
+    assert result.outcome == "failed", step.detail  # today: done, "live after 0.0 s"

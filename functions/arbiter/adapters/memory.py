@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from arbiter.adapters.store import (
     MAX_TRANSACTION,
@@ -107,8 +108,8 @@ class MemoryStore:
     # -- observations ------------------------------------------------------------------
 
     def put_observation(self, obs: Observation, expires_at: datetime) -> None:
-        """``expires_at`` is the table's TTL: DynamoDB drops the item some time after it,
-        never promptly, so neither does this."""
+        """``expires_at`` is the table's TTL: DynamoDB deletes the item at some point after
+        it, with no promise when; this keeps it (readers never rely on it being gone)."""
         with self._lock:
             sk = f"OBS#{_ts(obs.round_at)}#{obs.region}"
             self._items(obs.service).rounds[sk] = obs.model_dump_json()
@@ -432,3 +433,15 @@ class RecordingInvoker:
             self.started.append((service, transition_id))
         if self.on_start is not None:
             self.on_start(service, transition_id)
+
+
+if TYPE_CHECKING:
+    from arbiter.adapters.invoker import ActInvoker
+    from arbiter.adapters.notify import Notifier
+    from arbiter.adapters.store import Store
+
+    def _implements(
+        store: MemoryStore, notifier: MemoryNotifier, invoker: RecordingInvoker
+    ) -> tuple[Store, Notifier, ActInvoker]:
+        """mypy checks each fake implements its whole port."""
+        return store, notifier, invoker
