@@ -199,13 +199,6 @@ def test_a_duplicate_invocation_waits_and_changes_nothing(world: MemoryWorld) ->
     assert world.report_keys() == [f"web/run{first.transition:08d}/done"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actor bug: _acquire reports any Superseded from the store as 'superseded', so a "
-    "duplicate invocation that waited for the lease of a runbook that then finished is counted "
-    "as superseded (RunbooksSuperseded metric) although no newer switch exists; run_transition's "
-    "own check says 'nothing to do' in that case",
-)
 def test_a_duplicate_invocation_of_a_finished_runbook_has_nothing_to_do(
     world: MemoryWorld,
 ) -> None:
@@ -525,13 +518,6 @@ def test_a_provider_removed_after_the_plan_was_frozen_fails_its_step_clearly() -
     assert "FAILED" in subject and "'pdns' is no longer in the config" in body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actor bug: after a DNS step's wait times out, its retry upserts again, finds the "
-    "values already set (a second identical upsert has no change id, by the DNS port's "
-    "contract) and reports the step done, 'live after 0.0 s', without waiting for the change "
-    "it made: the switch is reported done although the provider never said it was live",
-)
 def test_a_change_that_never_went_live_is_not_reported_live() -> None:
     data = config_dict()
     data["services"][0]["dns"]["verify_timeout"] = 0.1

@@ -261,9 +261,15 @@ class MemoryStore:
             if run is None:  # as moto answers; DynamoDB's own answer is not a contract
                 raise StoreRejected(_NO_RUN.format(op="transact_write_items"))
             previous = run.steps.get(step)
-            attempts = StepResult.model_validate_json(previous).attempts + 1 if previous else 1
+            before = StepResult.model_validate_json(previous) if previous else None
+            attempts = before.attempts + 1 if before else 1
             self._guard(items, transition_id, owner, now, until)
-            claim = StepResult(status=StepStatus.RUNNING, started_at=now, attempts=attempts)
+            claim = StepResult(
+                status=StepStatus.RUNNING,
+                started_at=now,
+                attempts=attempts,
+                change=before.change if before else None,
+            )
             run.steps[step] = claim.model_dump_json()
         return StepResult.model_validate_json(claim.model_dump_json())
 

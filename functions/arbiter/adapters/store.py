@@ -517,7 +517,12 @@ class DynamoStore:
         service's current one and the lease still ours (raises Superseded / RunbookBusy)."""
         previous = self.load_steps(service, transition_id).get(step)
         attempts = previous.attempts + 1 if previous else 1
-        claim = StepResult(status=StepStatus.RUNNING, started_at=now, attempts=attempts)
+        claim = StepResult(
+            status=StepStatus.RUNNING,
+            started_at=now,
+            attempts=attempts,
+            change=previous.change if previous else None,
+        )
         self._guarded(
             service,
             transition_id,

@@ -92,6 +92,9 @@ class StepResult(BaseModel):
     lines: list[str] = Field(default_factory=list)
     """Its report lines (per record, per server)."""
     attempts: int = 1
+    change: str | None = None
+    """A provider's change made by an earlier attempt and not yet confirmed live (Route 53's
+    change id): a retry waits on it instead of taking "already right" for "live"."""
 
 
 def _zone_key(record: DnsRecord) -> tuple[str, str]:

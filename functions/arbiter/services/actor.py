@@ -85,6 +85,21 @@ class Run:
     service: Service
     transition: Transition
     budget: Budget
+    claims: dict[str, StepResult] = field(default_factory=dict)
+    """Each step's current claim (its attempt's stored progress)."""
+
+    def pending_change(self, step: str) -> str | None:
+        claim = self.claims.get(step)
+        return claim.change if claim else None
+
+    def remember_change(self, step: str, change: str | None) -> None:
+        """Store (or clear) a change not yet confirmed live, so that a retry, in this
+        invocation or the next, waits on it."""
+        claim = self.claims.get(step)
+        if claim is None or claim.change == change:
+            return
+        self.claims[step] = claim.model_copy(update={"change": change})
+        self.rt.store.finish_step(self.service.name, self.transition.id, step, self.claims[step])
 
 
 @dataclass
@@ -117,6 +132,12 @@ def _dns(run: Run, step: DnsStep) -> StepOutcome:
     t = run.transition
     comment = f"arbiter: {run.service.name} switch #{t.id} to {t.to_site.value}"
     change = provider.upsert(step.zone, step.records, comment)
+    if change.id is None:
+        # Nothing differs now; but if an earlier attempt's change was never confirmed live,
+        # "already right" only means it was accepted: wait for that change.
+        change.id = run.pending_change(step.name)
+    else:
+        run.remember_change(step.name, change.id)
     began = time.monotonic()
     try:
         waited = provider.wait_applied(change, run.budget.wait_until())
@@ -124,6 +145,7 @@ def _dns(run: Run, step: DnsStep) -> StepOutcome:
         run.budget.spend(time.monotonic() - began)
         raise DeadlineExceeded(f"{exc}; {_total_wait(run)}") from exc
     run.budget.spend(time.monotonic() - began)
+    run.remember_change(step.name, None)
     changed = set(change.changed)
     lines = [
         f"{'changed' if f'{r.name} {r.type.value}' in changed else 'already'} {r.shown()}"
@@ -235,7 +257,10 @@ def _acquire(
             rt.store.acquire_runbook(name, tid, owner, now(), until, fresh)
             return None
         except Superseded:
-            return "superseded"
+            # No longer open: a newer switch, or (for a duplicate invocation that waited)
+            # this very runbook finished by the other one.
+            latest = rt.store.load_state(name).transition
+            return "superseded" if latest is not None and latest.id > tid else "nothing to do"
         except RetryableError:  # busy, or the table throttled us
             if time.monotonic() + LEASE_POLL >= give_up:
                 return "busy"  # the decider starts it again at its next pass
@@ -343,16 +368,18 @@ def _attempts(
     executor = EXECUTORS[step.kind]
     for attempt in range(1, STEP_ATTEMPTS + 1):
         claimed = claim()
+        run.claims[step.name] = claimed
         try:
-            return claimed, executor(run, step)
+            done = executor(run, step)
+            return run.claims.get(step.name, claimed), done
         except RetryableError as exc:
             asked = getattr(exc, "retry_after", None) or 0.0
             pause = max(2.0**attempt, asked)
             if attempt == STEP_ATTEMPTS or time.monotonic() + pause >= run.budget.deadline:
-                raise _StepFailed(claimed, exc) from exc
+                raise _StepFailed(run.claims.get(step.name, claimed), exc) from exc
             sleep(pause)
         except ArbiterError as exc:
-            raise _StepFailed(claimed, exc) from exc
+            raise _StepFailed(run.claims.get(step.name, claimed), exc) from exc
     raise AssertionError("unreachable")
 
 
