@@ -73,7 +73,7 @@ class DnsContract:
         ]
         first = provider.upsert(zone, records, "first")
         provider.wait_applied(first, time.monotonic() + 30)
-        assert sorted(first.changed) == sorted(f"{r.name} {r.type.value}" for r in records)
+        assert sorted(first.changed) == sorted(r.label for r in records)
         second = provider.upsert(zone, records, "second")
         assert second.changed == [] and second.id is None
         assert sorted(second.unchanged) == sorted(first.changed)

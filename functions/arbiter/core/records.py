@@ -127,6 +127,11 @@ class RecordSet:
             and same(self.type, self.values, other.values)
         )
 
+    @property
+    def label(self) -> str:
+        """``www.example.com. A``: how a change names the set (``Change.changed``)."""
+        return f"{self.name} {self.type.value}"
+
     def shown(self) -> str:
         return (
             f"{self.name.rstrip('.')} {self.type.value} {', '.join(self.values)} (TTL {self.ttl})"

@@ -59,7 +59,7 @@ class SwitchPlan:
         for zone in self.zones:
             where = f"{zone.provider} ({zone.kind}) zone {zone.zone}"
             for planned in zone.records:
-                name = f"{planned.record.name} {planned.record.type.value}"
+                name = planned.record.label
                 if planned.error:
                     found.append(f"{where}: cannot read {name}: {planned.error}")
                 elif planned.current is None:
@@ -151,7 +151,7 @@ def render(plan: SwitchPlan, config: Config) -> str:
         lines += ["", bar, f"* {zone.provider} ({zone.kind}) zone {zone.zone}", bar]
         for planned in zone.records:
             counts[planned.action] += 1
-            name = f"{planned.record.name} {planned.record.type.value}"
+            name = planned.record.label
             if planned.action == "update":
                 lines += [
                     f"* Update    {name}",

@@ -219,7 +219,7 @@ class Cloudflare:
     def _plan(self, record: RecordSet, existing: list[dict[str, Any]], comment: str) -> _Plan:
         """The fewest operations that make ``existing`` serve exactly ``record``."""
         rtype = record.type
-        plan = _Plan(f"{record.name} {rtype.value}")
+        plan = _Plan(record.label)
         proxied = self.settings.proxied and rtype in PROXIABLE
         ttl = AUTO_TTL if proxied else record.ttl
         wanted: dict[bytes, str] = {}

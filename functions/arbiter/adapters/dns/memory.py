@@ -53,12 +53,11 @@ class MemoryDns:
         change = Change(id=None)
         for record in records:
             key = (record.name.lower(), record.type.value)
-            label = f"{record.name} {record.type.value}"
             if record.same_as(sets.get(key)):
-                change.unchanged.append(label)
+                change.unchanged.append(record.label)
             else:
                 sets[key] = record
-                change.changed.append(label)
+                change.changed.append(record.label)
         if change.changed:
             change.id = f"memory-{next(self._ids)}"
             self._live_at[change.id] = self._clock() + self.apply_delay

@@ -166,12 +166,11 @@ class PowerDns:
         change = Change(id=None)
         for record in records:
             current = self._record_set(record.name, record.type, at[record.name.lower()])
-            label = f"{record.name} {record.type.value}"
             if record.same_as(current):
-                change.unchanged.append(label)
+                change.unchanged.append(record.label)
             else:
                 todo.append(record)
-                change.changed.append(label)
+                change.changed.append(record.label)
         if not todo:
             return change
         body = {"rrsets": [_replace(record) for record in todo]}

@@ -95,12 +95,10 @@ class Rfc2136:
         done: list[RecordSet] = []
         for record in records:
             if not record.values:
-                raise ProviderRejected(f"{self.label}: {_shown(record)} has no values to serve")
+                raise ProviderRejected(f"{self.label}: {record.label} has no values to serve")
             current = self._read(origin, record.name, record.type, deadline)
             (done if record.same_as(current) else todo).append(record)
-        change = Change(
-            id=None, changed=[_shown(r) for r in todo], unchanged=[_shown(r) for r in done]
-        )
+        change = Change(id=None, changed=[r.label for r in todo], unchanged=[r.label for r in done])
         if not todo:
             return change
         update = dns.update.UpdateMessage(origin, rdclass=dns.rdataclass.IN)
@@ -111,7 +109,7 @@ class Rfc2136:
         response = self._exchange(update, deadline, f"the update of zone {origin}")
         self._check_update(response, origin)
         ignored = [
-            _shown(r) for r in todo if not r.same_as(self._read(origin, r.name, r.type, deadline))
+            r.label for r in todo if not r.same_as(self._read(origin, r.name, r.type, deadline))
         ]
         if ignored:
             raise ProviderRejected(
@@ -303,7 +301,3 @@ def _base64(text: object) -> bytes:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         return b""
-
-
-def _shown(record: RecordSet) -> str:
-    return f"{record.name} {record.type.value}"

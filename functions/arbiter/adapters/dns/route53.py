@@ -40,8 +40,8 @@ class Route53:
             (done if record.same_as(current) else todo).append(record)
         change = Change(
             id=None,
-            changed=[f"{r.name} {r.type.value}" for r in todo],
-            unchanged=[f"{r.name} {r.type.value}" for r in done],
+            changed=[r.label for r in todo],
+            unchanged=[r.label for r in done],
         )
         if not todo:
             return change
