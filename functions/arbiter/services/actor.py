@@ -291,15 +291,15 @@ def _run_steps(
 
         started = time.perf_counter()
         try:
-            last, done = _attempts(run, step, claim, sleep)
+            done = _attempts(run, step, claim, sleep)
         except _StepFailed as failure:
-            results[step.name] = _finish(rt, run, step, failure.claim, started, failure.error)
+            results[step.name] = _finish(run, step, started, failure.error)
             _step_event(rt, name, tid, step, f"failed: {failure.error}", now())
             if step.on_failure == "stop":
                 failed = step
                 break
             continue
-        results[step.name] = _finish(rt, run, step, last, started, done)
+        results[step.name] = _finish(run, step, started, done)
         _step_event(rt, name, tid, step, done.summary, now())
         ran.append(step.name)
     _close(run, owner, steps, results, now(), failed_step=failed)
@@ -322,20 +322,14 @@ def _step_event(rt: Runtime, name: str, tid: int, step: Step, message: str, at: 
     )
 
 
-def _finish(
-    rt: Runtime,
-    run: Run,
-    step: Step,
-    claim: StepResult,
-    started: float,
-    done: StepOutcome | ArbiterError,
-) -> StepResult:
+def _finish(run: Run, step: Step, started: float, done: StepOutcome | ArbiterError) -> StepResult:
+    """Record the step's end on its last attempt's claim."""
     if isinstance(done, StepOutcome):
         status = StepStatus.WARNED if done.warning else StepStatus.DONE
         detail, lines = done.summary, done.lines
     else:
         status, detail, lines = StepStatus.FAILED, str(done), list(getattr(done, "lines", []))
-    result = claim.model_copy(
+    result = run.claims[step.name].model_copy(
         update={
             "status": status,
             "duration_ms": (time.perf_counter() - started) * 1000,
@@ -343,13 +337,12 @@ def _finish(
             "lines": lines,
         }
     )
-    rt.store.finish_step(run.service.name, run.transition.id, step.name, result)
+    run.rt.store.finish_step(run.service.name, run.transition.id, step.name, result)
     return result
 
 
 class _StepFailed(Exception):
-    def __init__(self, claim: StepResult, error: ArbiterError) -> None:
-        self.claim = claim
+    def __init__(self, error: ArbiterError) -> None:
         self.error = error
 
 
@@ -358,25 +351,23 @@ def _attempts(
     step: Step,
     claim: Callable[[], StepResult],
     sleep: Callable[[float], None],
-) -> tuple[StepResult, StepOutcome]:
+) -> StepOutcome:
     """Run a step, retrying what may pass (after the pause the provider asked for, if it
     did). Each attempt is an external change, so each is claimed first: a superseded runbook
     (Superseded) stops before its next attempt."""
     executor = EXECUTORS[step.kind]
     for attempt in range(1, STEP_ATTEMPTS + 1):
-        claimed = claim()
-        run.claims[step.name] = claimed
+        run.claims[step.name] = claim()
         try:
-            done = executor(run, step)
-            return run.claims.get(step.name, claimed), done
+            return executor(run, step)
         except RetryableError as exc:
             asked = getattr(exc, "retry_after", None) or 0.0
             pause = max(2.0**attempt, asked)
             if attempt == STEP_ATTEMPTS or time.monotonic() + pause >= run.budget.deadline:
-                raise _StepFailed(run.claims.get(step.name, claimed), exc) from exc
+                raise _StepFailed(exc) from exc
             sleep(pause)
         except ArbiterError as exc:
-            raise _StepFailed(run.claims.get(step.name, claimed), exc) from exc
+            raise _StepFailed(exc) from exc
     raise AssertionError("unreachable")
 
 
