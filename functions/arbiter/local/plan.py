@@ -13,13 +13,18 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from arbiter.adapters.dns import DnsProvider
 from arbiter.core.config import Config, Service, SiteName
 from arbiter.core.errors import ArbiterError
+from arbiter.core.model import Transition
 from arbiter.core.records import RecordSet
-from arbiter.core.runbook import DnsStep, VerifyStep
+from arbiter.core.runbook import DnsStep, VerifyStep, plan
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The decision time of the transition a plan is drawn for: it appears nowhere."""
 
 
 @dataclass
@@ -74,11 +79,8 @@ def make_plan(
     config: Config, service: Service, to: SiteName, providers: Mapping[str, DnsProvider]
 ) -> SwitchPlan:
     """Read each record the switch would set, once, from its provider. Never writes."""
-    from arbiter.core.model import Transition
-    from arbiter.core.runbook import plan
-
     transition = Transition(
-        id=0, from_site=to.other, to_site=to, reason="plan", decided_at=_epoch(), by="plan"
+        id=0, from_site=to.other, to_site=to, reason="plan", decided_at=_EPOCH, by="plan"
     )
     steps = plan(config, service, transition).steps
     zones = []
@@ -86,33 +88,21 @@ def make_plan(
         if not isinstance(step, DnsStep):
             continue
         planned = PlannedZone(step.provider, config.dns_provider(step.provider).type, step.zone)
+        error: str | None = None
         try:
             provider = providers[step.provider]
         except (KeyError, ArbiterError) as exc:
-            error: str | None = str(exc)
-            provider = None
-        else:
-            error = None
+            error = str(exc)
         for record in step.records:
-            if provider is None:
-                planned.records.append(PlannedRecord(record, None, error))
-                continue
-            try:
-                current = provider.read(step.zone, record.name, record.type.value)
-            except ArbiterError as exc:
-                error = str(exc)
-                planned.records.append(PlannedRecord(record, None, error))
-                provider = None  # one failure per zone is enough: the rest would say the same
-                continue
-            planned.records.append(PlannedRecord(record, current))
+            current = None
+            if error is None:  # after one failure, the rest of the zone would say the same
+                try:
+                    current = provider.read(step.zone, record.name, record.type.value)
+                except ArbiterError as exc:
+                    error = str(exc)
+            planned.records.append(PlannedRecord(record, current, error))
         zones.append(planned)
     return SwitchPlan(service.name, to, zones, _checks(config, service, to, steps))
-
-
-def _epoch() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _checks(config: Config, service: Service, to: SiteName, steps: list[Any]) -> list[str]:
