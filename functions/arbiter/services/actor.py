@@ -11,9 +11,10 @@ switch, and a superseded runbook sends none.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,9 +73,16 @@ class Budget:
     def wait_until(self) -> float:
         return min(self.deadline, time.monotonic() + max(0.0, self.wait_left))
 
-    def spend(self, seconds: float) -> None:
-        self.waited += seconds
-        self.wait_left -= seconds
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Count the time inside as waited, however the wait ends."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - began
+            self.waited += spent
+            self.wait_left -= spent
 
 
 @dataclass
@@ -138,13 +146,11 @@ def _dns(run: Run, step: DnsStep) -> StepOutcome:
         change.id = run.pending_change(step.name)
     else:
         run.remember_change(step.name, change.id)
-    began = time.monotonic()
     try:
-        waited = provider.wait_applied(change, run.budget.wait_until())
+        with run.budget.waiting():
+            waited = provider.wait_applied(change, run.budget.wait_until())
     except DeadlineExceeded as exc:
-        run.budget.spend(time.monotonic() - began)
         raise DeadlineExceeded(f"{exc}; {_total_wait(run)}") from exc
-    run.budget.spend(time.monotonic() - began)
     run.remember_change(step.name, None)
     changed = set(change.changed)
     lines = [f"{'changed' if r.label in changed else 'already'} {r.shown()}" for r in step.records]
@@ -160,14 +166,11 @@ def _verify(run: Run, step: VerifyStep) -> StepOutcome:
 
     authority = run.rt.dns_authority()
     until = run.budget.wait_until()
-    began = time.monotonic()
     started = run.rt.clock().timestamp()
-    try:
+    with run.budget.waiting():
         servers = step.servers or authority.nameservers(step.records[0].name, until)
         old = {(r.name, r.type.value): r.values for r in step.old}
         outcomes = authority.verify(servers, step.records, until, old=old)
-    finally:
-        run.budget.spend(time.monotonic() - began)
     ttl = max(r.ttl for r in step.old)
     lines = render(outcomes, started=started, ttl=ttl, now=run.rt.clock())
     lagging = [o.server for o in outcomes if not o.ok]
