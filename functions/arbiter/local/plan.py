@@ -180,19 +180,14 @@ def local_secrets(region: str, environ: Mapping[str, str] = os.environ) -> Calla
     """For commands run on an operator's machine: a secret from the environment variable
     named after its reference (``secret_env_name``), else from Secrets Manager with the
     operator's own AWS credentials. The Lambda functions only ever use Secrets Manager."""
-    cache: dict[str, str] = {}
+    from arbiter.adapters.hooks import SecretsManagerKeys
+    from arbiter.runtime import _client
+
+    # Its client is made on first use and its values cached: one lookup per secret.
+    keys = SecretsManagerKeys(lambda: _client("secretsmanager", region))
 
     def secret(ref: str) -> str:
-        if ref not in cache:
-            given = environ.get(secret_env_name(ref))
-            if given is not None:
-                cache[ref] = given
-            else:
-                from arbiter.adapters.hooks import SecretsManagerKeys
-                from arbiter.runtime import _client
-
-                keys = SecretsManagerKeys(lambda: _client("secretsmanager", region))
-                cache[ref] = keys.get(ref).decode()
-        return cache[ref]
+        given = environ.get(secret_env_name(ref))
+        return given if given is not None else keys.get(ref).decode()
 
     return secret
