@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from arbiter.adapters.actions import ActionRunner, Actions
 from arbiter.adapters.dns import Deps, DnsProvider, Providers
 from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
 from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
 from arbiter.adapters.notify import Notifier, SnsNotifier
 from arbiter.adapters.store import DynamoStore, Store
+from arbiter.adapters.voip import VoipProvider, VoipProviders
 from arbiter.core.config import Config, load_config, parse_config
 from arbiter.core.errors import FatalError
 
@@ -41,6 +43,11 @@ class Runtime:
     authority: Any = None
     """Asks a zone's authoritative servers (``adapters/dns/authority.py``); None: the real
     one, built on first use."""
+    voip: Mapping[str, VoipProvider] = field(default_factory=dict)
+    """The config's VoIP providers by name (``VoipProviders``, or a plain dict in tests)."""
+    actions: ActionRunner | None = None
+    """Runs fences and hooks (``adapters/actions``); None: none can run (a config with
+    fences or hooks needs one)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
     sleep: Callable[[float], None] = time.sleep
@@ -51,6 +58,11 @@ class Runtime:
 
             self.authority = DnsAuthority()
         return self.authority
+
+    def action_runner(self) -> ActionRunner:
+        if self.actions is None:
+            raise FatalError("no action runner is configured for fences and hooks")
+        return self.actions
 
 
 def _env(name: str) -> str:
@@ -113,6 +125,8 @@ def from_env() -> Runtime:
         dns=Providers(config, deps),
         region=region,
         hooks=WebhookClient(keys),
+        voip=VoipProviders(config, deps),
+        actions=Actions(keys.get, _client, home),
     )
 
 

@@ -370,18 +370,6 @@ Check = Annotated[HttpCheck | TcpCheck | DnsCheck | SipCheck, Field(discriminato
 _CHECK_TAGS = {"http", "tcp", "dns", "sip"}
 
 
-class Site(_Model):
-    label: Label | None = None
-    """A human name for the data center, used in notifications ("Frankfurt DC")."""
-    checks: list[Check] = Field(min_length=1)
-
-    @field_validator("checks")
-    @classmethod
-    def _unique_names(cls, checks: list[Check]) -> list[Check]:
-        _reject_duplicates(c.name for c in checks)
-        return checks
-
-
 class DnsRecord(_Model):
     provider: str = Field(default="route53", pattern=NAME)
     """The name of a provider in ``dns_providers`` (``route53`` needs no entry)."""
@@ -601,6 +589,444 @@ class Webhook(_Model):
     verify_tls: bool = True
 
 
+# --- The rest of a switch: fencing, hooks per phase, VoIP routing ------------------------
+
+ACTION_TIMEOUT_MAX = 600.0
+PHASES = ("pre_release", "post_release", "pre_acquire", "post_acquire")
+"""The hook phases: ``*_release`` on the site losing the role, ``*_acquire`` on the one
+gaining it."""
+Phase = Literal["pre_release", "post_release", "pre_acquire", "post_acquire"]
+ActionTimeout = Annotated[
+    Seconds,
+    at_most(
+        ACTION_TIMEOUT_MAX,
+        "a switch's fence, hooks, DNS wait and VoIP steps all run inside the act function, "
+        "which Lambda stops at 15m",
+    ),
+]
+ExpectValue = Annotated[str, Field(max_length=256)] | bool | int
+
+
+class WebhookAction(_Model):
+    """A signed call to an operator's endpoint (HMAC-SHA256 over ``<timestamp>.<body>``, key
+    from Secrets Manager). The endpoint answers a JSON object; ``{"status": "pending"}`` means
+    "still working": the call is repeated (same idempotency key) until another answer or the
+    timeout."""
+
+    type: Literal["webhook"]
+    url: WebUrl
+    secret: SecretRef
+    """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
+    call_timeout: ApiTimeout = 10.0
+    """One HTTP call's total deadline (the ``timeout`` bounds the whole wait)."""
+    verify_tls: bool = True
+    expect: dict[Annotated[str, Field(min_length=1, max_length=64)], ExpectValue] = Field(
+        default_factory=lambda: dict[str, ExpectValue](ok=True)
+    )
+    """Keys and values the JSON answer must hold (``{}``: any 2xx answer will do)."""
+
+
+_SSM_DOCUMENT = re.compile(
+    r"^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document/)?[A-Za-z0-9_.:/-]{3,128}$"
+)
+_INSTANCE_ID = r"^(i|mi)-[0-9a-f]{8,17}$"
+_TAG_KEY = r"^[\w .:/=+@-]{1,128}$"
+
+
+def _ssm_document(name: str) -> str:
+    if not _SSM_DOCUMENT.fullmatch(name):
+        raise ValueError(f"{name[:80]!r} is not an SSM document name or ARN")
+    return name
+
+
+class SsmAction(_Model):
+    """AWS Systems Manager Run Command: a document sent to instances (EC2, or on-premises
+    servers registered as managed nodes, ``mi-...``) by id or by tag; done when every
+    invocation ends ``Success``."""
+
+    type: Literal["ssm"]
+    document: Annotated[str, AfterValidator(_ssm_document)] = "AWS-RunShellScript"
+    instance_ids: list[Annotated[str, Field(pattern=_INSTANCE_ID)]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    targets: (
+        dict[
+            Annotated[str, Field(pattern=_TAG_KEY)],
+            list[Annotated[str, Field(min_length=1, max_length=256)]],
+        ]
+        | None
+    ) = Field(default=None, min_length=1, max_length=5)
+    """Tag key -> values (``{role: [db-fra]}``): the managed nodes carrying those tags."""
+    parameters: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")],
+        list[Annotated[str, Field(max_length=4096)]],
+    ] = Field(default_factory=dict)
+    """The document's parameters (``{commands: ["systemctl stop app"]}``). ``{service}``,
+    ``{transition}``, ``{phase}``, ``{from}``, ``{to}``, ``{site}``, ``{idempotency_key}`` and
+    ``{dry_run}`` in a value are replaced by the call's own."""
+    region: AwsRegion | None = None
+    """Where the nodes are registered (default: home_region)."""
+    expect_output: str | None = Field(default=None, min_length=1, max_length=256)
+    """Every invocation's standard output must contain this string."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SsmAction:
+        if (self.instance_ids is None) == (self.targets is None):
+            raise ValueError("give exactly one of instance_ids and targets")
+        return self
+
+
+class _Timed(_Model):
+    timeout: ActionTimeout = 60.0
+    """The whole wait for the answer (retries and ``pending`` polls included)."""
+
+
+class WebhookFence(WebhookAction, _Timed):
+    pass
+
+
+class SsmFence(SsmAction, _Timed):
+    pass
+
+
+Fence = Annotated[WebhookFence | SsmFence, Field(discriminator="type")]
+"""How to tell a site to stop serving ("shut down your service") before the other is
+promoted."""
+
+
+class _HookFields(_Timed):
+    name: str = Field(pattern=NAME)
+    on_failure: Literal["abort", "continue"] = "abort"
+    """``abort``: a failure ends the switch (the service is FAILED until ``ack``);
+    ``continue``: it is reported and the switch goes on."""
+
+
+class WebhookHook(WebhookAction, _HookFields):
+    pass
+
+
+class SsmHook(SsmAction, _HookFields):
+    pass
+
+
+Hook = Annotated[WebhookHook | SsmHook, Field(discriminator="type")]
+Action = WebhookAction | SsmAction
+_ACTION_TAGS = {"webhook", "ssm"}
+
+
+class Hooks(_Model):
+    pre_release: list[Hook] = Field(default_factory=list)
+    post_release: list[Hook] = Field(default_factory=list)
+    pre_acquire: list[Hook] = Field(default_factory=list)
+    post_acquire: list[Hook] = Field(default_factory=list)
+
+    @field_validator(*PHASES)
+    @classmethod
+    def _unique_names(cls, hooks: list[Hook]) -> list[Hook]:
+        _reject_duplicates(h.name for h in hooks)
+        return hooks
+
+    def of(self, phase: str) -> list[Hook]:
+        hooks: list[Hook] = getattr(self, phase)
+        return hooks
+
+
+def _both_sites(values: dict[SiteName, Any], what: str) -> None:
+    for site in SiteName:
+        if site not in values:
+            raise ValueError(f"{what}: no value for the {site.value} site ({what}.{site.value})")
+    if values[SiteName.PRIMARY] == values[SiteName.SECONDARY]:
+        raise ValueError(
+            f"{what}.primary and {what}.secondary are the same: a switch would change nothing"
+        )
+
+
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+"""A phone number in E.164 form: ``+`` and 7 to 15 digits."""
+TwilioTrunkSid = Annotated[str, Field(pattern=r"^TK[0-9a-f]{32}$")]
+SipUrl = Annotated[str, Field(pattern=r"^sips?:[^\s<>]{1,250}$"), AfterValidator(_printable)]
+VOIPMS_ROUTING = re.compile(
+    r"^(account|fwd|vm|sip|grp|ivr|sys|recording|queue|cb|tc|disa|none):[^\s]{0,120}$"
+)
+
+
+def _voipms_routing(value: str) -> str:
+    if not VOIPMS_ROUTING.fullmatch(value):
+        raise ValueError(
+            f"{value[:60]!r} is not a VoIP.ms routing such as 'account:100001_pbx' or "
+            "'sip:5551234@pbx.example.com' (type:value, types account, fwd, vm, sip, grp, ivr, "
+            "sys, recording, queue, cb, tc, disa, none)"
+        )
+    return value
+
+
+class _Route(_Model):
+    provider: str = Field(pattern=NAME)
+    """The name of a provider in ``voip_providers``."""
+    on_failure: Literal["abort", "continue"] = "abort"
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        """Each item (a number, a trunk's origination URL) and the fields it has when
+        ``site`` is active."""
+        raise NotImplementedError
+
+    def subject(self) -> str:
+        """What the route moves, for the step's name."""
+        raise NotImplementedError
+
+
+def _numbers_subject(numbers: list[str]) -> str:
+    return numbers[0] + (f"+{len(numbers) - 1}" if len(numbers) > 1 else "")
+
+
+class TwilioNumberRoute(_Route):
+    """Twilio phone numbers: each one's voice URL, or the Elastic SIP Trunk it belongs to."""
+
+    type: Literal["twilio_number"]
+    numbers: list[E164] = Field(min_length=1, max_length=100)
+    voice_url: dict[SiteName, WebUrl] | None = None
+    voice_method: Literal["GET", "POST"] = "POST"
+    trunk: dict[SiteName, TwilioTrunkSid] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TwilioNumberRoute:
+        _reject_duplicates(self.numbers)
+        if (self.voice_url is None) == (self.trunk is None):
+            raise ValueError("give exactly one of voice_url and trunk (per site)")
+        if self.voice_url is not None:
+            _both_sites(self.voice_url, "voice_url")
+        if self.trunk is not None:
+            _both_sites(self.trunk, "trunk")
+        return self
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        if self.trunk is not None:
+            fields: dict[str, Any] = {"trunk_sid": self.trunk[site]}
+        else:
+            assert self.voice_url is not None
+            fields = {"voice_url": self.voice_url[site], "voice_method": self.voice_method}
+        return [(number, dict(fields)) for number in self.numbers]
+
+    def subject(self) -> str:
+        return _numbers_subject(self.numbers)
+
+
+class TwilioTrunkRoute(_Route):
+    """An Elastic SIP Trunk's origination URLs: the active site's enabled at
+    ``active_priority``; the other site's disabled, or (``standby: lower``) enabled at
+    ``standby_priority`` (Twilio tries the lowest priority value first)."""
+
+    type: Literal["twilio_trunk"]
+    trunk: TwilioTrunkSid
+    origination: dict[SiteName, list[SipUrl]]
+    """Each site's origination SIP URLs (as on the trunk, e.g. ``sip:pbx1.example.com``)."""
+    active_priority: int = Field(default=10, ge=0, le=65535)
+    standby: Literal["disable", "lower"] = "disable"
+    standby_priority: int = Field(default=20, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _sites(self) -> TwilioTrunkRoute:
+        _both_sites(self.origination, "origination")
+        for site in SiteName:
+            if not self.origination[site]:
+                raise ValueError(f"origination.{site.value}: at least one SIP URL")
+            _reject_duplicates(self.origination[site])
+        shared = set(self.origination[SiteName.PRIMARY]) & set(self.origination[SiteName.SECONDARY])
+        if shared:
+            raise ValueError(f"origination: {sorted(shared)[0]!r} is listed for both sites")
+        if self.standby == "lower" and self.standby_priority <= self.active_priority:
+            raise ValueError(
+                f"standby_priority: {self.standby_priority} must be more than active_priority "
+                f"({self.active_priority}); Twilio tries the lowest value first"
+            )
+        return self
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        active = {"enabled": True, "priority": self.active_priority}
+        if self.standby == "lower":
+            standby: dict[str, Any] = {"enabled": True, "priority": self.standby_priority}
+        else:
+            standby = {"enabled": False}
+        return [(url, dict(active)) for url in self.origination[site]] + [
+            (url, dict(standby)) for url in self.origination[site.other]
+        ]
+
+    def subject(self) -> str:
+        return self.trunk
+
+
+class TelnyxNumberRoute(_Route):
+    """Telnyx phone numbers: the connection (SIP connection, FQDN connection, TeXML or Call
+    Control application) each one is assigned to."""
+
+    type: Literal["telnyx_number"]
+    numbers: list[E164] = Field(min_length=1, max_length=100)
+    connection_id: dict[SiteName, Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")]]
+
+    @model_validator(mode="after")
+    def _sites(self) -> TelnyxNumberRoute:
+        _reject_duplicates(self.numbers)
+        _both_sites(self.connection_id, "connection_id")
+        return self
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        return [(n, {"connection_id": self.connection_id[site]}) for n in self.numbers]
+
+    def subject(self) -> str:
+        return _numbers_subject(self.numbers)
+
+
+class VoipMsDidRoute(_Route):
+    """VoIP.ms DIDs: each one's main routing (``setDIDRouting``)."""
+
+    type: Literal["voipms_did"]
+    numbers: list[Annotated[str, Field(pattern=r"^[0-9]{10,15}$")]] = Field(
+        min_length=1, max_length=100
+    )
+    """DIDs as VoIP.ms writes them: digits only (``5551234567``)."""
+    routing: dict[SiteName, Annotated[str, AfterValidator(_voipms_routing)]]
+
+    @model_validator(mode="after")
+    def _sites(self) -> VoipMsDidRoute:
+        _reject_duplicates(self.numbers)
+        _both_sites(self.routing, "routing")
+        return self
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        return [(did, {"routing": self.routing[site]}) for did in self.numbers]
+
+    def subject(self) -> str:
+        return _numbers_subject(self.numbers)
+
+
+class WebhookRoute(_Route):
+    """Any other provider: a signed call to the operator's endpoint with the numbers and the
+    new site's target."""
+
+    type: Literal["webhook"]
+    numbers: list[Label] = Field(min_length=1, max_length=100)
+    target: dict[SiteName, Label]
+
+    @model_validator(mode="after")
+    def _sites(self) -> WebhookRoute:
+        _reject_duplicates(self.numbers)
+        _both_sites(self.target, "target")
+        return self
+
+    def wanted(self, site: SiteName) -> list[tuple[str, dict[str, Any]]]:
+        return [(n, {"target": self.target[site]}) for n in self.numbers]
+
+    def subject(self) -> str:
+        return _numbers_subject(self.numbers)
+
+
+VoipRoute = Annotated[
+    TwilioNumberRoute | TwilioTrunkRoute | TelnyxNumberRoute | VoipMsDidRoute | WebhookRoute,
+    Field(discriminator="type"),
+]
+ROUTE_PROVIDER = {
+    "twilio_number": "twilio",
+    "twilio_trunk": "twilio",
+    "telnyx_number": "telnyx",
+    "voipms_did": "voipms",
+    "webhook": "webhook",
+}
+"""The provider type each route type needs."""
+_ROUTE_TAGS = set(ROUTE_PROVIDER)
+
+
+class TwilioProvider(_Model):
+    """Twilio's REST API (phone numbers) and Elastic SIP Trunking API, with HTTP basic auth:
+    the account SID and its auth token, or an API key SID and its secret."""
+
+    type: Literal["twilio"]
+    account_sid: str = Field(pattern=r"^AC[0-9a-f]{32}$")
+    auth_token_secret: SecretRef
+    """The secret holds the auth token (or, with ``api_key_sid``, the API key's secret)."""
+    api_key_sid: str | None = Field(default=None, pattern=r"^SK[0-9a-f]{32}$")
+    base_url: WebUrl = "https://api.twilio.com"
+    trunking_base_url: WebUrl = "https://trunking.twilio.com"
+    timeout: ApiTimeout = 10.0
+
+
+class TelnyxProvider(_Model):
+    """Telnyx API v2 with an API key (Bearer)."""
+
+    type: Literal["telnyx"]
+    api_key_secret: SecretRef
+    base_url: WebUrl = "https://api.telnyx.com/v2"
+    timeout: ApiTimeout = 10.0
+
+
+class VoipMsProvider(_Model):
+    """The VoIP.ms REST/JSON API: the account's e-mail and its API password (set in the
+    customer portal, which also lists the IP addresses allowed to call it)."""
+
+    type: Literal["voipms"]
+    username: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    api_password_secret: SecretRef
+    base_url: WebUrl = "https://voip.ms/api/v1/rest.php"
+    timeout: ApiTimeout = 10.0
+
+
+class WebhookVoipProvider(_Model):
+    """Any other VoIP provider, behind the operator's signed webhook."""
+
+    type: Literal["webhook"]
+    url: WebUrl
+    secret: SecretRef
+    timeout: ApiTimeout = 10.0
+    verify_tls: bool = True
+
+
+VoipProviderConfig = Annotated[
+    TwilioProvider | TelnyxProvider | VoipMsProvider | WebhookVoipProvider,
+    Field(discriminator="type"),
+]
+_VOIP_TAGS = {"twilio", "telnyx", "voipms", "webhook"}
+
+
+_SCHEDULE = re.compile(
+    r"^(rate\((1 (minute|hour|day)|[1-9][0-9]{0,3} (minutes|hours|days))\)|cron\([^()\n]{9,200}\))$"
+)
+
+
+class Drill(_Model):
+    """A rehearsal of every service's switch on a schedule (read-only; an alert only when an
+    item would fail)."""
+
+    schedule: str = "rate(7 days)"
+    """An EventBridge schedule expression: ``rate(7 days)`` or ``cron(0 8 ? * MON *)`` (UTC)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not _SCHEDULE.fullmatch(value):
+            raise ValueError(
+                f"{value[:60]!r} is not an EventBridge schedule such as 'rate(7 days)' or "
+                "'cron(0 8 ? * MON *)'"
+            )
+        return value
+
+
+class Site(_Model):
+    label: Label | None = None
+    """A human name for the data center, used in notifications ("Frankfurt DC")."""
+    checks: list[Check] = Field(min_length=1)
+    fence: Fence | None = None
+    """How to tell this site to stop serving when the other is promoted; the switch waits
+    for its confirmation (``fence_policy`` says what no confirmation means)."""
+    hooks: Hooks = Field(default_factory=lambda: Hooks())
+    """The operator's actions on this site: ``pre_release``/``post_release`` when it loses
+    the role, ``pre_acquire``/``post_acquire`` when it gains it."""
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, checks: list[Check]) -> list[Check]:
+        _reject_duplicates(c.name for c in checks)
+        return checks
+
+
 class Failback(_Model):
     policy: Literal["automatic", "manual"] = "automatic"
     hold: Annotated[
@@ -617,6 +1043,12 @@ class Service(_Model):
     primary: Site
     secondary: Site
     dns: Dns = Field(default_factory=Dns)
+    voip: list[VoipRoute] = Field(default_factory=list)
+    """Numbers and trunks moved to the new site, one step per route, after DNS."""
+    fence_policy: Literal["required", "best_effort"] = "best_effort"
+    """What a fence that is not confirmed (refused, unreachable, timed out) means:
+    ``required``: the switch is aborted and the service FAILED; ``best_effort``: the switch
+    goes on (the old primary is usually the dead one) and the report says it was not."""
     failback: Failback = Field(default_factory=Failback)
 
     def site(self, name: SiteName) -> Site:
@@ -683,6 +1115,12 @@ class Config(_Model):
         default_factory=dict
     )
     """Named DNS provider instances that records point at; ``route53`` needs no entry."""
+    voip_providers: dict[Annotated[str, Field(pattern=NAME)], VoipProviderConfig] = Field(
+        default_factory=dict
+    )
+    """Named VoIP provider instances that ``services[].voip`` routes point at."""
+    drill: Drill | None = None
+    """A scheduled rehearsal of every switch (none unless set)."""
     services: list[Service] = Field(min_length=1)
 
     @field_validator("probe_regions")
@@ -853,6 +1291,77 @@ def _provider_problems(config: Config) -> Iterator[str]:
         )
 
 
+def _voip_problems(config: Config) -> Iterator[str]:
+    """Every route's provider exists and is of the route's kind; a number or trunk is moved
+    by one route only (two would undo each other)."""
+    seen: dict[tuple[str, str], str] = {}
+    for i, service in enumerate(config.services):
+        for j, route in enumerate(service.voip):
+            where = f"services[{i}].voip[{j}]"
+            settings = config.voip_providers.get(route.provider)
+            if settings is None:
+                known = ", ".join(sorted(config.voip_providers)) or "none defined"
+                yield f"{where}.provider: {route.provider!r} is not in voip_providers ({known})"
+                continue
+            needed = ROUTE_PROVIDER[route.type]
+            if settings.type != needed:
+                yield (
+                    f"{where}.provider: a {route.type} route needs a {needed} provider; "
+                    f"voip_providers.{route.provider} is {settings.type}"
+                )
+                continue
+            for item, _ in route.wanted(SiteName.PRIMARY):
+                first = seen.setdefault((route.provider, item), where)
+                if first != where:
+                    yield (
+                        f"{where}: {item} at {route.provider} is also moved by {first}; each "
+                        "switch would undo the other's change"
+                    )
+                    break
+
+
+ACT_MARGIN = 120.0
+"""Seconds of the act function's timeout beyond its waits: provider calls, the report."""
+VOIP_ROUTE_SECONDS = 60.0
+"""What a VoIP route's step is allowed in the act function's timeout."""
+
+
+def act_seconds(service: Service) -> float:
+    """The act function's time for this service's slowest switch (either way): its fence,
+    the hooks of both phases on both sides, the DNS wait, each VoIP route, and a margin."""
+    worst = 0.0
+    for old in SiteName:
+        new = old.other
+        fence = service.site(old).fence
+        hooks = [
+            *service.site(old).hooks.pre_release,
+            *service.site(old).hooks.post_release,
+            *service.site(new).hooks.pre_acquire,
+            *service.site(new).hooks.post_acquire,
+        ]
+        worst = max(
+            worst,
+            (fence.timeout if fence else 0.0)
+            + sum(h.timeout for h in hooks)
+            + service.dns.verify_timeout
+            + VOIP_ROUTE_SECONDS * len(service.voip)
+            + ACT_MARGIN,
+        )
+    return worst
+
+
+def _act_time_problems(config: Config) -> Iterator[str]:
+    for i, service in enumerate(config.services):
+        needed = act_seconds(service)
+        if needed > LAMBDA_MAX_TIMEOUT:
+            yield (
+                f"services[{i}]: a switch may take {needed:g} s (the fence's and hooks' "
+                f"timeouts, dns.verify_timeout, {VOIP_ROUTE_SECONDS:g} s per voip route and "
+                f"{ACT_MARGIN:g} s), more than Lambda's {LAMBDA_MAX_TIMEOUT:g} s for the act "
+                "function: shorten those timeouts"
+            )
+
+
 def _checks(config: Config) -> Iterator[tuple[str, Check]]:
     for i, service in enumerate(config.services):
         for site in SiteName:
@@ -910,6 +1419,8 @@ _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _quorum_problems,
     _provider_problems,
     _record_problems,
+    _voip_problems,
+    _act_time_problems,
     _timing_problems,
     _lambda_problems,
 ]
@@ -932,7 +1443,15 @@ def format_loc(
     list item's index (``checks[0].http.url``) or after a single field (``command.switch.to``),
     which says nothing to a reader.
     """
-    unions = {"checks": _CHECK_TAGS, "dns_providers": _PROVIDER_TAGS} if unions is None else unions
+    if unions is None:
+        unions = {
+            "checks": _CHECK_TAGS,
+            "dns_providers": _PROVIDER_TAGS,
+            "voip_providers": _VOIP_TAGS,
+            "voip": _ROUTE_TAGS,
+            "fence": _ACTION_TAGS,
+            **{phase: _ACTION_TAGS for phase in PHASES},
+        }
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):

@@ -10,7 +10,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from arbiter.core.alerts import next_command, with_key
-from arbiter.core.config import Config, DnsRecord, Service, SiteName
+from arbiter.core.config import (
+    Config,
+    DnsRecord,
+    Fence,
+    Hook,
+    Phase,
+    Service,
+    SiteName,
+    VoipRoute,
+)
 from arbiter.core.model import Alert, Health, Transition
 from arbiter.core.records import RecordSet
 
@@ -70,7 +79,68 @@ class VerifyStep(_Step):
         return [f"ask {where} for {len(self.records)} record set(s)"]
 
 
-Step = Annotated[DnsStep | VerifyStep, Field(discriminator="kind")]
+class HookStep(_Step):
+    """One of the operator's hooks: a signed webhook or an SSM command on one site."""
+
+    kind: Literal["hook"] = "hook"
+    phase: Phase
+    site: SiteName
+    """The site it runs on: the old one for ``*_release``, the new one for ``*_acquire``."""
+    hook: Hook
+
+    def describe(self) -> list[str]:
+        return [f"{self.hook.type} on the {self.site.value} site, up to {self.hook.timeout:g} s"]
+
+
+class FenceStep(_Step):
+    """Tell the old site to stop serving and wait for its confirmation."""
+
+    kind: Literal["fence"] = "fence"
+    site: SiteName
+    fence: Fence
+    policy: Literal["required", "best_effort"]
+
+    def describe(self) -> list[str]:
+        return [
+            f"tell the {self.site.value} site to stop ({self.fence.type}); wait up to "
+            f"{self.fence.timeout:g} s for its confirmation ({self.policy})"
+        ]
+
+
+class VoipItem(BaseModel):
+    """A number (or a trunk's origination URL) and the fields it must have."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item: str
+    fields: dict[str, str | bool | int]
+
+    def shown(self) -> str:
+        return f"{self.item} " + ", ".join(f"{k}={v}" for k, v in self.fields.items())
+
+
+class VoipStep(_Step):
+    """Route one provider's numbers (or one trunk) to the new site, changing only what
+    differs."""
+
+    kind: Literal["voip"] = "voip"
+    provider: str
+    route: str
+    """The route's type (``twilio_number``, ``twilio_trunk``, ``telnyx_number``,
+    ``voipms_did``, ``webhook``)."""
+    trunk: str | None = None
+    items: list[VoipItem]
+    old: list[VoipItem]
+    """The fields when the old site was active (for the drill and the report)."""
+
+    def describe(self) -> list[str]:
+        return [f"set {item.shown()}" for item in self.items]
+
+
+Step = Annotated[
+    DnsStep | VerifyStep | HookStep | FenceStep | VoipStep, Field(discriminator="kind")
+]
+AnyStep = DnsStep | VerifyStep | HookStep | FenceStep | VoipStep
 
 
 class Plan(BaseModel):
@@ -101,16 +171,91 @@ def _zone_key(record: DnsRecord) -> tuple[str, str]:
     return record.provider, record.zone
 
 
+PHASE_ORDER = (
+    "pre_release",
+    "fence",
+    "pre_acquire",
+    "dns",
+    "verify",
+    "voip",
+    "post_acquire",
+    "post_release",
+)
+"""The order of a switch's steps, fixed: the old site's ``pre_release`` hooks, its fence, the
+new site's ``pre_acquire`` hooks, DNS (one step per provider and zone), verify, VoIP (one
+step per route), the new site's ``post_acquire`` hooks, the old site's ``post_release``
+hooks. The report (notify) follows, from the outbox."""
+
+
 def plan(config: Config, service: Service, transition: Transition) -> Plan:
+    """Every step of the switch, in PHASE_ORDER. The report is not a step: it goes to the
+    outbox in the same write that closes the runbook, so it can never fail a switch."""
+    to, was = transition.to_site, transition.to_site.other
+    by_phase: dict[str, list[AnyStep]] = {
+        "pre_release": _hooks(service, "pre_release", was),
+        "fence": _fence(service, was),
+        "pre_acquire": _hooks(service, "pre_acquire", to),
+        **_dns_steps(config, service, to),
+        "voip": [_voip_step(route, to) for route in service.voip],
+        "post_acquire": _hooks(service, "post_acquire", to),
+        "post_release": _hooks(service, "post_release", was),
+    }
+    return Plan(steps=[step for phase in PHASE_ORDER for step in by_phase[phase]])
+
+
+def _hooks(service: Service, phase: Phase, site: SiteName) -> list[AnyStep]:
+    return [
+        HookStep(
+            name=f"{phase}:{site.value}:{hook.name}",
+            on_failure="stop" if hook.on_failure == "abort" else "continue",
+            phase=phase,
+            site=site,
+            hook=hook,
+        )
+        for hook in service.site(site).hooks.of(phase)
+    ]
+
+
+def _fence(service: Service, site: SiteName) -> list[AnyStep]:
+    fence = service.site(site).fence
+    if fence is None:
+        return []
+    policy = service.fence_policy
+    return [
+        FenceStep(
+            name=f"fence:{site.value}",
+            on_failure="stop" if policy == "required" else "continue",
+            site=site,
+            fence=fence,
+            policy=policy,
+        )
+    ]
+
+
+def _voip_step(route: VoipRoute, to: SiteName) -> AnyStep:
+    def items(site: SiteName) -> list[VoipItem]:
+        return [VoipItem(item=i, fields=f) for i, f in route.wanted(site)]
+
+    return VoipStep(
+        name=f"voip:{route.provider}:{route.subject()}",
+        on_failure="stop" if route.on_failure == "abort" else "continue",
+        provider=route.provider,
+        route=route.type,
+        trunk=getattr(route, "trunk", None) if route.type == "twilio_trunk" else None,
+        items=items(to),
+        old=items(to.other),
+    )
+
+
+def _dns_steps(config: Config, service: Service, to: SiteName) -> dict[str, list[AnyStep]]:
     """One DNS step per provider and zone (one change there), so a provider that fails is
     retried and reported without redoing the others; then, where verification is on, one
-    verify step per zone. The report is not a step: it goes to the outbox in the same write
-    that closes the runbook, so it can never fail a switch."""
+    verify step per zone."""
     zones: dict[tuple[str, str], list[DnsRecord]] = {}
     for record in service.dns.records:
         zones.setdefault(_zone_key(record), []).append(record)
-    to, was = transition.to_site, transition.to_site.other
-    steps: list[DnsStep | VerifyStep] = [
+    was = to.other
+    steps: list[AnyStep] = [
         DnsStep(
             name=f"dns:{provider}:{zone}",
             provider=provider,
@@ -120,12 +265,13 @@ def plan(config: Config, service: Service, transition: Transition) -> Plan:
         for (provider, zone), records in zones.items()
     ]
     verify = service.dns.verify
+    checks: list[AnyStep] = []
     if verify.enabled:
         for (provider, zone), records in zones.items():
             settings = config.dns_provider(provider)
             if not settings.verify:
                 continue
-            steps.append(
+            checks.append(
                 VerifyStep(
                     name=f"verify:{provider}:{zone}",
                     on_failure="stop" if verify.policy == "fail" else "continue",
@@ -136,7 +282,7 @@ def plan(config: Config, service: Service, transition: Transition) -> Plan:
                     old=[r.record_set(was) for r in records],
                 )
             )
-    return Plan(steps=steps)
+    return {"dns": steps, "verify": checks}
 
 
 def _fmt_ms(ms: float | None) -> str:

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from arbiter.core.config import Service
+from arbiter.adapters.actions import ActionCall, ActionDone
+from arbiter.core.config import Action, Service
 from arbiter.core.errors import (
     ArbiterError,
     DeadlineExceeded,
     FatalError,
+    ProviderError,
     ProviderRejected,
     RetryableError,
     Superseded,
@@ -31,11 +33,15 @@ from arbiter.core.errors import (
 from arbiter.core.model import Event, Transition
 from arbiter.core.runbook import (
     DnsStep,
+    FenceStep,
+    HookStep,
     Plan,
     Step,
     StepResult,
     StepStatus,
     VerifyStep,
+    VoipItem,
+    VoipStep,
     plan,
     report_alert,
 )
@@ -190,6 +196,105 @@ def _verify(run: Run, step: VerifyStep) -> StepOutcome:
     return StepOutcome(summary + " (dns.verify.policy: warn)", lines, warning=True)
 
 
+def _call(run: Run, step: HookStep | FenceStep, phase: str) -> ActionCall:
+    t = run.transition
+    return ActionCall(
+        phase=phase,
+        service=run.service.name,
+        transition=t.id,
+        from_site=t.from_site,
+        to_site=t.to_site,
+        site=step.site,
+        step=step.name,
+        reason=t.reason,
+    )
+
+
+def _act(
+    run: Run, step: HookStep | FenceStep, phase: str, action: Action, timeout: float
+) -> ActionDone:
+    return run.rt.action_runner().run(
+        action,
+        _call(run, step, phase),
+        timeout,
+        run.budget.deadline,
+        pending=run.pending_change(step.name),
+        remember=lambda command: run.remember_change(step.name, command),
+    )
+
+
+def _hook(run: Run, step: HookStep) -> StepOutcome:
+    done = _act(run, step, step.phase, step.hook, step.hook.timeout)
+    return StepOutcome(f"{step.hook.type}: {done.detail} ({done.seconds:.1f} s)", done.lines)
+
+
+def _fence(run: Run, step: FenceStep) -> StepOutcome:
+    """A fence that is not confirmed (refused, unreachable, timed out) aborts the switch
+    under ``required`` and is reported, the switch going on, under ``best_effort``."""
+    try:
+        done = _act(run, step, "fence", step.fence, step.fence.timeout)
+    except ArbiterError as exc:
+        site = run.service.site_label(step.site)
+        if step.policy == "required":
+            raise StepError(
+                f"the {step.site.value} site ({site}) did NOT confirm it stopped: {exc}; "
+                "fence_policy required: the switch is aborted before the other site is "
+                "promoted",
+                [],
+            ) from exc
+        return StepOutcome(
+            f"NOT confirmed: {exc}; fence_policy best_effort: the switch goes on (the "
+            f"{step.site.value} site ({site}) may still be serving)",
+            warning=True,
+        )
+    return StepOutcome(
+        f"the {step.site.value} site confirmed it stopped after {done.seconds:.1f} s: "
+        f"{done.detail}",
+        done.lines,
+    )
+
+
+def _differs(have: dict[str, Any] | None, want: VoipItem) -> bool:
+    return have is None or any(have.get(k) != v for k, v in want.fields.items())
+
+
+def _voip(run: Run, step: VoipStep) -> StepOutcome:
+    """Read every item, change only those that differ, read them back."""
+    try:
+        provider = run.rt.voip[step.provider]
+    except KeyError:
+        raise ProviderRejected(
+            f"VoIP provider {step.provider!r} is no longer in the config (voip_providers); "
+            "the plan was frozen when this runbook started"
+        ) from None
+    before = provider.read(step)
+    changes = [item for item in step.items if _differs(before.get(item.item), item)]
+    if changes:
+        key = f"{run.service.name}/{run.transition.id}/{step.name}"
+        provider.apply(step, changes, key)
+        after = provider.read(step)
+        still = [c.item for c in changes if c.item in after and _differs(after[c.item], c)]
+        if still:
+            raise ProviderError(
+                f"{provider.label}: {', '.join(still[:5])} still not routed to the new site "
+                "after the change was accepted"
+            )
+    changed = {c.item for c in changes}
+    lines = []
+    for item in step.items:
+        if item.item not in changed:
+            lines.append(f"already {item.shown()}")
+            continue
+        was = before.get(item.item)
+        old = ", ".join(f"{k}={was.get(k)}" for k in item.fields) if was else "unknown"
+        lines.append(f"changed {item.shown()} (was {old})")
+    summary = (
+        f"{provider.label}: {len(changes)} changed, {len(step.items) - len(changes)} already "
+        "right" + ("; read back" if changes else "")
+    )
+    return StepOutcome(summary, lines)
+
+
 def _total_wait(run: Run) -> str:
     return (
         f"DNS waits in total {run.budget.waited:.1f} s of "
@@ -197,7 +302,13 @@ def _total_wait(run: Run) -> str:
     )
 
 
-EXECUTORS: dict[str, Callable[[Run, Any], StepOutcome]] = {"dns": _dns, "verify": _verify}
+EXECUTORS: dict[str, Callable[[Run, Any], StepOutcome]] = {
+    "dns": _dns,
+    "verify": _verify,
+    "hook": _hook,
+    "fence": _fence,
+    "voip": _voip,
+}
 """The executor of each step kind; each returns its own report lines."""
 
 
