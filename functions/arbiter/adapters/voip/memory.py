@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.core.errors import ArbiterError, ProviderRejected
+from arbiter.core.errors import ArbiterError, ProviderRejected, RetryableError
 from arbiter.core.runbook import VoipItem, VoipStep
 
 
@@ -22,9 +22,16 @@ class MemoryVoip:
     """(key, item, fields) of every change made."""
     reads: int = 0
 
+    attempts: int = 3
+    """Like an HTTP adapter, a call tries a retryable fault this many times in all."""
+
     def _fault(self) -> None:
-        if self.faults:
-            raise self.faults.pop(0)
+        for attempt in range(1, self.attempts + 1):
+            if not self.faults:
+                return
+            fault = self.faults.pop(0)
+            if not isinstance(fault, RetryableError) or attempt == self.attempts:
+                raise fault
 
     def read(self, step: VoipStep) -> dict[str, dict[str, Any]]:
         self._fault()
