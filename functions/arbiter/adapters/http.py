@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 import urllib3
@@ -119,15 +119,23 @@ class HttpApi:
         op: str,
         params: dict[str, str] | None = None,
         body: Any = None,
+        form: Mapping[str, str] | None = None,
         deadline: float | None = None,
         ok: Iterable[int] = (),
+        secrets: Iterable[str] = (),
     ) -> Answer:
         """Send one request (retried while it may pass). ``op`` names it in errors; ``ok``
-        lists non-2xx statuses the caller handles itself (such as 404 for "no such record")."""
+        lists non-2xx statuses the caller handles itself (such as 404 for "no such record").
+        ``body`` is sent as JSON, ``form`` as ``application/x-www-form-urlencoded``;
+        ``secrets`` are values the request carries outside its headers (a password in the
+        query), masked out of every message like the headers' credentials."""
         headers = self._headers()
         # The credential itself too, not only the header's whole value: a provider that quotes
         # the token back ("token abc... is invalid") does so without its "Bearer " scheme.
-        secrets = [part for value in headers.values() for part in (value, value.split(" ")[-1])]
+        secrets = [
+            *secrets,
+            *(part for value in headers.values() for part in (value, value.split(" ")[-1])),
+        ]
         end = self._clock() + self.timeout if deadline is None else deadline
         last: RetryLater | None = None
         for attempt in range(1, self.attempts + 1):
@@ -135,7 +143,9 @@ class HttpApi:
             if left <= 0:
                 break
             try:
-                answer = self._once(method, url, params, body, headers, min(self.timeout, left))
+                answer = self._once(
+                    method, url, params, _encoded(body, form), headers, min(self.timeout, left)
+                )
             except RetryLater as exc:
                 last = exc
             else:
@@ -158,18 +168,18 @@ class HttpApi:
         method: str,
         url: str,
         params: dict[str, str] | None,
-        body: Any,
+        encoded: tuple[bytes, str] | None,
         headers: dict[str, str],
         timeout: float,
     ) -> Answer:
         from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
 
         self.calls += 1
-        data = None if body is None else json.dumps(body).encode()
+        data = None if encoded is None else encoded[0]
         sent = {
             "Accept": "application/json",
             "User-Agent": f"arbiter/{arbiter.__version__}",
-            **({"Content-Type": "application/json"} if data is not None else {}),
+            **({"Content-Type": encoded[1]} if encoded is not None else {}),
             **headers,
         }
         with Deadline(timeout) as deadline, watched_session(deadline) as session:
@@ -211,6 +221,15 @@ class HttpApi:
                 "the provider's config)"
             )
         return ProviderRejected(f"{self.label} {op}: HTTP {status}{detail}")
+
+
+def _encoded(body: Any, form: Mapping[str, str] | None) -> tuple[bytes, str] | None:
+    """The request's body and its Content-Type."""
+    if form is not None:
+        return urlencode(form).encode(), "application/x-www-form-urlencoded"
+    if body is not None:
+        return json.dumps(body).encode(), "application/json"
+    return None
 
 
 def _read_capped(response: requests.Response, label: str) -> bytes:
