@@ -1,6 +1,8 @@
 """A world of in-memory fakes for fast tests of the services: the store, the notifier, the
-invoker and one ``MemoryDns`` per DNS provider, wired into a ``Runtime`` (never installed
-globally), with a settable clock. Each fake keeps its port's contract (tests/contract/)."""
+invoker, one ``MemoryDns`` per DNS provider, one ``MemoryVoip`` per VoIP provider (holding
+every routed item at the primary site) and a ``MemoryActions`` for fences and hooks, wired
+into a ``Runtime`` (never installed globally), with a settable clock. Each fake keeps its
+port's contract (tests/contract/)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from arbiter.adapters.actions.memory import MemoryActions
 from arbiter.adapters.dns import Change
 from arbiter.adapters.dns.memory import MemoryDns
 from arbiter.adapters.memory import MemoryNotifier, MemoryStore, RecordingInvoker
-from arbiter.core.config import Config, parse_config
+from arbiter.adapters.voip.memory import MemoryVoip
+from arbiter.core.config import Config, SiteName, parse_config
 from arbiter.core.records import RecordSet
 from arbiter.runtime import Runtime
 from arbiter.services import override
@@ -80,6 +84,8 @@ class MemoryWorld:
     clock: Clock
     dns: dict[str, WatchedDns]
     rt: Runtime
+    voip: dict[str, MemoryVoip]
+    actions: MemoryActions
 
     def reconfigure(self, data: dict[str, Any]) -> None:
         """The operator deploys another config: the next invocation reads it."""
@@ -109,6 +115,13 @@ def memory_world(data: dict[str, Any]) -> MemoryWorld:
     for service in config.services:
         for record in service.dns.records:
             dns.setdefault(record.provider, WatchedDns(record.provider)).add_zone(record.zone)
+    voip: dict[str, MemoryVoip] = {}
+    for service in config.services:
+        for route in service.voip:
+            fake = voip.setdefault(route.provider, MemoryVoip(f"{route.provider} (memory)"))
+            for item, fields in route.wanted(SiteName.PRIMARY):
+                fake.items[item] = dict(fields)
+    actions = MemoryActions()
     store, notifier, invoker, clock = MemoryStore(), MemoryNotifier(), RecordingInvoker(), Clock()
     rt = Runtime(
         config=config,
@@ -119,8 +132,10 @@ def memory_world(data: dict[str, Any]) -> MemoryWorld:
         region="eu-west-1",
         clock=clock,
         sleep=lambda seconds: None,
+        voip=voip,
+        actions=actions,
     )
-    return MemoryWorld(config, store, notifier, invoker, clock, dns, rt)
+    return MemoryWorld(config, store, notifier, invoker, clock, dns, rt, voip, actions)
 
 
 def seed(world: MemoryWorld, first: int, last: int, **kw: Any) -> None:

@@ -20,7 +20,10 @@ def _headline(event: Event) -> str:
 
 def next_command(service: str, kind: str) -> str:
     if kind == "runbook_failed":
-        return f'arbiter ack --service {service} --reason "..."   (once DNS is checked by hand)'
+        return (
+            f'arbiter ack --service {service} --reason "..."   '
+            "(once the sites, DNS and VoIP are checked by hand)"
+        )
     if kind in ("awaiting_operator", "flap_damped"):
         what = "switch primary" if kind == "awaiting_operator" else "resume"
         return f'arbiter {what} --service {service} --reason "..."'

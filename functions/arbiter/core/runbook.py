@@ -350,9 +350,18 @@ def render_report(
         "",
         "Steps:",
     ]
+    stopped = next(
+        (
+            s.name
+            for s, r in steps
+            if r is not None and r.status is StepStatus.FAILED and s.on_failure == "stop"
+        ),
+        None,
+    )
     for step, result_ in steps:
         if result_ is None:
-            lines.append(f"  {step.name:<28} not run")
+            why = f"skipped: the switch stopped at {stopped}" if stopped else "not run"
+            lines.append(f"  {step.name:<28} {why}")
             lines += [f"      {line}" for line in step.describe()]
             continue
         detail = f"  {result_.detail}" if result_.detail else ""
