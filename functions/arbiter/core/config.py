@@ -462,8 +462,8 @@ class Dns(_Model):
         ),
     ] = 120.0
     """The act function's whole wait, across its steps and retries, for providers to apply a
-    change and for the authoritative servers to serve it (its own timeout is this plus
-    120 s)."""
+    change and for the authoritative servers to serve it (the function's own timeout adds the
+    fence's and hooks' timeouts, 60 s per VoIP route and 120 s: ``act_seconds``)."""
     verify: Verify = Field(default_factory=Verify)
 
 
