@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from arbiter.adapters.hooks import WebhookClient
 from arbiter.core.config import SiteName
 from arbiter.core.model import Health, ServiceState, SiteVerdict
 from arbiter.handlers import decide
@@ -43,6 +44,13 @@ class _Gate(BaseHTTPRequestHandler):
         pass
 
 
+class _Keys:
+    """The gate's signing key (this gate does not check it)."""
+
+    def get(self, name: str) -> bytes:
+        return b"gate-key"
+
+
 class _GateServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -64,7 +72,11 @@ def gate() -> Iterator[_GateServer]:
 def two_services(gate_url: str) -> dict[str, Any]:
     data = config_dict()
     web = data["services"][0]
-    web["failback"] = {"policy": "automatic", "hold": 0, "gate": {"url": gate_url, "timeout": 2}}
+    web["failback"] = {
+        "policy": "automatic",
+        "hold": 0,
+        "gate": {"url": gate_url, "secret": "arbiter/gate", "timeout": 2},
+    }
     api = json.loads(json.dumps(web))
     api["name"] = "api"
     api.pop("failback")
@@ -75,6 +87,7 @@ def two_services(gate_url: str) -> dict[str, Any]:
 
 def test_a_slow_gate_never_delays_another_services_decision(aws: None, gate: _GateServer) -> None:
     world: World = make_world(two_services(f"http://127.0.0.1:{gate.server_address[1]}/gate"))
+    world.rt.hooks = WebhookClient(_Keys())  # type: ignore[arg-type]
     # web runs on the secondary; its primary has been UP for an hour: a failback is due.
     up = SiteVerdict(health=Health.UP, since=at(-60))
     web = ServiceState(

@@ -141,8 +141,6 @@ def test_gate_errors_count_as_closed(world: World, gate: GateServer) -> None:
     wrong_key = Webhook(url=hook.url, secret="arbiter/missing", timeout=2)
     is_open, why = ask_gate(client, wrong_key, "web")
     assert not is_open and "ResourceNotFoundException" in why
-    unsigned = Webhook(url=hook.url, timeout=2)
-    assert ask_gate(client, unsigned, "web") == (False, "hook answered 401")
     assert KEY not in why
 
 

@@ -151,7 +151,7 @@ def services(draw: st.DrawFn, name: str, slow: bool) -> dict[str, Any]:
         "hold": draw(durations(0, 7 * 86400, 8 * 86400)),
     }
     if draw(st.booleans()):
-        failback["gate"] = {"url": draw(mostly(urls(), *URL_MISTAKES))}
+        failback["gate"] = {"url": draw(mostly(urls(), *URL_MISTAKES)), "secret": "arbiter/gate"}
         failback["gate"]["timeout"] = draw(durations(0.1, 10, 10.5, 60))
     return {
         "name": name,

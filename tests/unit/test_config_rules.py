@@ -96,7 +96,7 @@ def test_urls_that_can_be_fetched_are_accepted(url: str) -> None:
 )
 def test_credentials_in_a_url_are_refused_without_echoing_them(url: str) -> None:
     data = config_dict()
-    data["services"][0]["failback"]["gate"] = {"url": url}
+    data["services"][0]["failback"]["gate"] = {"url": url, "secret": "arbiter/gate"}
     data["services"][0]["secondary"]["checks"][0]["url"] = url
     found = problems_of(data)
     assert [p.split(":")[0] for p in found] == [
@@ -331,3 +331,9 @@ def test_a_one_minute_probe_with_a_slow_check_is_refused() -> None:
     data["services"][0]["primary"]["checks"][0]["timeout"] = 896
     (problem,) = problems_of(data)
     assert problem.startswith(f"{CHECK}.timeout: the probe function would need 901 s")
+
+
+def test_every_webhook_is_signed_so_a_gate_without_a_secret_is_refused() -> None:
+    data = config_dict()
+    data["services"][0]["failback"]["gate"] = {"url": "https://fra.example.com/synced"}
+    assert problems_of(data) == ["services[0].failback.gate.secret: Field required"]

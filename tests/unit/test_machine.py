@@ -457,7 +457,7 @@ def test_awaiting_sync_clears_when_the_gate_opens() -> None:
     data["services"][0]["failback"] = {
         "policy": "automatic",
         "hold": 0,
-        "gate": {"url": "http://127.0.0.1:9/gate"},
+        "gate": {"url": "http://127.0.0.1:9/gate", "secret": "arbiter/gate"},
     }
     run = Run(make_config(**data))
     run.rounds(0, 3)

@@ -581,8 +581,9 @@ class Webhook(_Model):
     ``<timestamp>.<body>`` (headers ``X-Arbiter-Timestamp``, ``X-Arbiter-Signature``)."""
 
     url: WebUrl
-    secret: Annotated[str, Field(min_length=1), AfterValidator(_printable)] | None = None
-    """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
+    secret: SecretRef
+    """Name or ARN of the Secrets Manager secret holding the signing key (never the key):
+    every call Arbiter makes to an operator's endpoint is signed."""
     timeout: Annotated[
         Seconds, at_most(10.0, "the decider asks the gate inside its own 60 s pass")
     ] = 10.0
