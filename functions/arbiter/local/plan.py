@@ -1,10 +1,12 @@
 """``arbiter plan``: what a switch would change, read from every provider, changing nothing.
 
 Like ``octodns-sync`` without ``--doit``: for each provider and zone it reads the current
-record sets and prints, per record, the current and the new values with their TTLs; then the
-checks the switch would run (the health gate of an operator switch, the verify step's
-servers). A provider that cannot be read (bad credentials, no such zone) or a record it does
-not hold is a problem: the plan still prints what it could read, and the command exits 1.
+record sets and prints, per record, the current and the new values with their TTLs; for each
+VoIP route, each number's current and new routing; then every step of the switch in order
+(hooks and fences are listed, never called) and the checks it would run (the health gate of
+an operator switch, the verify step's servers). A provider that cannot be read (bad
+credentials, no such zone) or a record or number it does not hold is a problem: the plan
+still prints what it could read, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from arbiter.core.config import Config, Service, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Transition
 from arbiter.core.records import RecordSet
-from arbiter.core.runbook import DnsStep, VerifyStep, plan
+from arbiter.core.runbook import DnsStep, VerifyStep, VoipStep, plan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The decision time of the transition a plan is drawn for: it appears nowhere."""
@@ -52,15 +54,39 @@ class PlannedZone:
 
 
 @dataclass
+class PlannedRoute:
+    step: VoipStep
+    kind: str
+    current: dict[str, dict[str, Any]] | None = None
+    """Each item's current fields, as read (None: not read)."""
+    error: str | None = None
+
+    def action(self, item: str, fields: Mapping[str, Any]) -> str:
+        if self.error:
+            return "unreadable"
+        if self.current is None or item not in self.current:
+            return "unknown"
+        have = self.current[item]
+        return "unchanged" if all(have.get(k) == v for k, v in fields.items()) else "update"
+
+
+@dataclass
 class SwitchPlan:
     service: str
     to: SiteName
     zones: list[PlannedZone]
     checks: list[str]
+    routes: list[PlannedRoute] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    """Every step of the switch, in order, with what it would do."""
 
     @property
     def problems(self) -> list[str]:
-        found = []
+        found = [
+            f"{route.step.provider} ({route.kind}) {route.step.name}: cannot read: {route.error}"
+            for route in self.routes
+            if route.error
+        ]
         for zone in self.zones:
             where = f"{zone.provider} ({zone.kind}) zone {zone.zone}"
             for planned in zone.records:
@@ -76,9 +102,14 @@ class SwitchPlan:
 
 
 def make_plan(
-    config: Config, service: Service, to: SiteName, providers: Mapping[str, DnsProvider]
+    config: Config,
+    service: Service,
+    to: SiteName,
+    providers: Mapping[str, DnsProvider],
+    voip: Mapping[str, Any] | None = None,
 ) -> SwitchPlan:
-    """Read each record the switch would set, once, from its provider. Never writes."""
+    """Read each record the switch would set, once, from its provider, and (with ``voip``,
+    the VoIP providers by name) each route's numbers. Never writes, never calls a hook."""
     transition = Transition(
         id=0, from_site=to.other, to_site=to, reason="plan", decided_at=_EPOCH, by="plan"
     )
@@ -102,7 +133,20 @@ def make_plan(
                     error = str(exc)
             planned.records.append(PlannedRecord(record, current, error))
         zones.append(planned)
-    return SwitchPlan(service.name, to, zones, _checks(config, service, to, steps))
+    routes = [_route(config, step, voip) for step in steps if isinstance(step, VoipStep)]
+    order = [f"{s.name}{''.join(f'; {line}' for line in s.describe()[:1])}" for s in steps]
+    return SwitchPlan(service.name, to, zones, _checks(config, service, to, steps), routes, order)
+
+
+def _route(config: Config, step: VoipStep, voip: Mapping[str, Any] | None) -> PlannedRoute:
+    planned = PlannedRoute(step, config.voip_providers[step.provider].type)
+    if voip is None:
+        return planned
+    try:
+        planned.current = voip[step.provider].read(step)
+    except (KeyError, ArbiterError) as exc:
+        planned.error = str(exc)
+    return planned
 
 
 def _checks(config: Config, service: Service, to: SiteName, steps: list[Any]) -> list[str]:
@@ -135,7 +179,7 @@ def _values(record: RecordSet | None) -> str:
 def render(plan: SwitchPlan, config: Config) -> str:
     service = config.service(plan.service)
     lines = [f"Plan: switch {plan.service} to {plan.to.value} ({service.site_label(plan.to)})"]
-    counts = {"update": 0, "unchanged": 0, "missing": 0, "unreadable": 0}
+    counts = {"update": 0, "unchanged": 0, "missing": 0, "unreadable": 0, "unknown": 0}
     for zone in plan.zones:
         bar = "*" * 78
         lines += ["", bar, f"* {zone.provider} ({zone.kind}) zone {zone.zone}", bar]
@@ -157,11 +201,37 @@ def render(plan: SwitchPlan, config: Config) -> str:
                 ]
             else:
                 lines.append(f"* UNREADABLE {name}: {planned.error}")
+    for route in plan.routes:
+        bar = "*" * 78
+        lines += ["", bar, f"* {route.step.provider} ({route.kind}) {route.step.name}", bar]
+        for item in route.step.items:
+            action = route.action(item.item, item.fields)
+            counts[action] = counts.get(action, 0) + 1
+            new = ", ".join(f"{k}={v}" for k, v in item.fields.items())
+            if action == "update":
+                assert route.current is not None
+                have = route.current[item.item]
+                now = ", ".join(f"{k}={have.get(k)}" for k in item.fields)
+                lines += [
+                    f"* Update    {item.item}",
+                    f"*   current {now}",
+                    f"*   new     {new}",
+                ]
+            elif action == "unchanged":
+                lines.append(f"* No change {item.item}  {new}")
+            elif action == "unknown":
+                lines.append(f"* Set       {item.item}  {new} (current routing not read)")
+            else:
+                lines.append(f"* UNREADABLE {item.item}: {route.error}")
+    if plan.steps:
+        lines += ["", "Steps, in order (hooks and fences are not called by a plan):"]
+        lines += [f"  {n}. {step}" for n, step in enumerate(plan.steps, 1)]
     lines += ["", "Checks the switch would run:", *(f"  {c}" for c in plan.checks), ""]
     lines.append(
         f"Summary: {counts['update']} to change, {counts['unchanged']} already right, "
         f"{counts['missing']} missing, {counts['unreadable']} unreadable, at "
-        f"{len({z.provider for z in plan.zones})} provider(s); nothing was changed"
+        f"{len({z.provider for z in plan.zones} | {r.step.provider for r in plan.routes})} "
+        "provider(s); nothing was changed"
     )
     for problem in plan.problems:
         lines.append(f"error: {problem}")
