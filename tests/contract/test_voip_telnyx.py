@@ -345,7 +345,7 @@ def test_a_reset_past_the_deadline_is_retryable_and_says_how_long(
     assert pauses == []
     assert getattr(caught.value, "retry_after", None) == 30.0
     assert str(caught.value) == (
-        "tx (telnyx) find +15551230001: HTTP 429 (x-ratelimit-reset 30 s): 10011 Too many "
+        "tx (telnyx) find +15551230001: HTTP 429 (asked to wait 30 s): 10011 Too many "
         "requests: You have exceeded the maximum number of allowed requests."
     )
     no_key_in(caught.value, logs())

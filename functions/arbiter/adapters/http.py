@@ -94,8 +94,12 @@ class HttpApi:
         attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        throttle_hint: Callable[[Answer], float | None] | None = None,
     ) -> None:
+        """``throttle_hint``: for a 429 without ``Retry-After``, the seconds to wait that the
+        provider said some other way (Telnyx's ``x-ratelimit-reset``), or None."""
         self.label = label
+        self._throttle_hint = throttle_hint
         self.base_url = base_url.rstrip("/")
         self._headers = headers
         self.timeout = timeout
@@ -214,6 +218,9 @@ class HttpApi:
         if status == 429 or status >= 500:
             wait = retry_after(answer.headers.get("Retry-After"))
             hint = f" (Retry-After {wait:g} s)" if wait is not None else ""
+            if wait is None and status == 429 and self._throttle_hint is not None:
+                wait = self._throttle_hint(answer)
+                hint = f" (asked to wait {wait:g} s)" if wait is not None else ""
             return RetryLater(f"{self.label} {op}: HTTP {status}{hint}{detail}", wait)
         if 300 <= status < 400:
             return ProviderRejected(

@@ -755,8 +755,8 @@ def _voipms_routing(value: str) -> str:
     if not VOIPMS_ROUTING.fullmatch(value):
         raise ValueError(
             f"{value[:60]!r} is not a VoIP.ms routing such as 'account:100001_pbx' or "
-            "'sip:5551234@pbx.example.com' (type:value, types account, fwd, vm, sip, grp, ivr, "
-            "sys, recording, queue, cb, tc, disa, none)"
+            "'fwd:12345' (header:record, headers account, fwd, vm, sip, grp, ivr, sys, "
+            "recording, queue, cb, tc, disa, none)"
         )
     return value
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from arbiter.adapters.http import Answer, HttpApi, RetryLater, retry_after
+from arbiter.adapters.http import Answer, HttpApi, retry_after
 from arbiter.core.config import TelnyxProvider
 from arbiter.core.errors import ProviderRejected
 
@@ -69,18 +69,11 @@ def _error(error: Any) -> str:
     return text[:300]
 
 
-class _TelnyxApi(HttpApi):
-    """``HttpApi`` reading Telnyx's throttling hint too: its 429 carries
-    ``x-ratelimit-reset`` (seconds until the window resets) rather than ``Retry-After``."""
-
-    def _failure(self, op: str, answer: Answer, secrets: list[str]) -> Exception:
-        failure = super()._failure(op, answer, secrets)
-        if isinstance(failure, RetryLater) and failure.retry_after is None and answer.status == 429:
-            reset = retry_after(answer.headers.get("x-ratelimit-reset"))
-            if reset is not None and reset <= MAX_RESET:
-                shown = f"HTTP 429 (x-ratelimit-reset {reset:g} s)"
-                return RetryLater(str(failure).replace("HTTP 429", shown, 1), reset)
-        return failure
+def _reset(answer: Answer) -> float | None:
+    """Telnyx's 429 carries ``x-ratelimit-reset`` (seconds until the window resets) rather
+    than ``Retry-After``; a value past MAX_RESET is not seconds and is ignored."""
+    reset = retry_after(answer.headers.get("x-ratelimit-reset"))
+    return reset if reset is not None and reset <= MAX_RESET else None
 
 
 class Telnyx:
@@ -103,7 +96,7 @@ class Telnyx:
         self._key: str | None = None
         self._ids: dict[str, str] = {}
         """Each number's Telnyx id, once found."""
-        self.api = _TelnyxApi(
+        self.api = HttpApi(
             self.label,
             settings.base_url,
             self._headers,
@@ -112,6 +105,7 @@ class Telnyx:
             attempts=attempts,
             sleep=sleep,
             clock=clock,
+            throttle_hint=_reset,
         )
 
     # --- the port ---------------------------------------------------------------------------
