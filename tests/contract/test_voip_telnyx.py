@@ -22,9 +22,9 @@ from arbiter.adapters.voip import PROVIDER_TYPES
 from arbiter.adapters.voip.telnyx import Telnyx, describe
 from arbiter.core.config import TelnyxProvider
 from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
+from arbiter.local.standins.http import Seen
+from arbiter.local.standins.telnyx import TelnyxStandIn
 from arbiter.services.actor import _voip
-from tests.contract.http_standin import Seen
-from tests.contract.telnyx_standin import TelnyxStandIn
 from tests.contract.voip_contract import KEY, VoipContract, step_to
 
 API_KEY = "KEY0199TEST5b1e9c_telnyx7Fq2"

@@ -23,8 +23,8 @@ from arbiter.adapters.voip.voipms import VoipMs
 from arbiter.core.config import VoipMsProvider
 from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
 from arbiter.core.runbook import VoipItem
+from arbiter.local.standins.http import Seen
 from arbiter.services.actor import _voip
-from tests.contract.http_standin import Seen
 from tests.contract.voip_contract import KEY, VoipContract, step_to
 from tests.contract.voipms_standin import VoipMsStandIn
 
@@ -423,7 +423,7 @@ def test_a_base_url_that_is_not_the_api_is_fatal_and_says_so(standin: VoipMsStan
 def test_an_answer_without_a_status_is_fatal_and_names_the_endpoint(
     standin: VoipMsStandIn,
 ) -> None:
-    from tests.contract.http_standin import as_json
+    from arbiter.local.standins.http import as_json
 
     standin._set_faults([as_json(200, ["not", "an", "object"])])
     with pytest.raises(ProviderRejected) as caught:

@@ -38,7 +38,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tests.contract.http_standin import Canned, HttpStandIn, Seen, as_json
+from arbiter.local.standins.http import Canned, HttpStandIn, Seen, as_json
 
 HEADERS = frozenset(
     {

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.contract.http_standin import Canned, HttpStandIn, Seen, as_json
+from arbiter.local.standins.http import Canned, HttpStandIn, Seen, as_json
 
 WRITABLE = frozenset(
     {
@@ -196,7 +196,7 @@ class TelnyxStandIn(HttpStandIn):
         )
 
     def _list(self, query: dict[str, list[str]]) -> Canned:
-        wanted = (query.get("filter[phone_number]") or [None])[0]
+        wanted: str | None = (query.get("filter[phone_number]") or [""])[0] or None
         try:
             size = int((query.get("page[size]") or ["20"])[0])
             page = int((query.get("page[number]") or ["1"])[0])
