@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arbiter.adapters.store import (
     MAX_TRANSACTION,
@@ -33,7 +33,7 @@ from arbiter.adapters.store import (
     _lost,
     _ts,
 )
-from arbiter.core.errors import ConflictError, ProviderError
+from arbiter.core.errors import ConflictError, ProviderError, ProviderRejected
 from arbiter.core.model import Alert, Event, Observation, ServiceState
 from arbiter.core.runbook import Plan, StepResult, StepStatus
 
@@ -417,13 +417,20 @@ class MemoryNotifier:
 
 class RecordingInvoker:
     """The ActInvoker port in memory: records each start (``started``) and calls
-    ``on_start`` if given (e.g. to run the act function inline, or in a thread).
-    ``fail(n)`` makes the next ``n`` starts raise ``ProviderError``, as Lambda's refusal to
-    queue does; a failed start is not recorded."""
+    ``on_start`` if given (e.g. to run the act function inline, or in a thread); records
+    each drill (``drilled``) and answers it with ``on_drill`` (e.g. the act handler run
+    inline). ``fail(n)`` makes the next ``n`` starts or drills raise ``ProviderError``, as
+    Lambda's refusal does; a failed call is not recorded."""
 
-    def __init__(self, on_start: Callable[[str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_start: Callable[[str, int], None] | None = None,
+        on_drill: Callable[[str], dict[str, Any]] | None = None,
+    ) -> None:
         self.started: list[tuple[str, int]] = []
+        self.drilled: list[str] = []
         self.on_start = on_start
+        self.on_drill = on_drill
         self.failures = 0
         self._lock = threading.Lock()
 
@@ -440,9 +447,19 @@ class RecordingInvoker:
         if self.on_start is not None:
             self.on_start(service, transition_id)
 
+    def drill(self, service: str) -> dict[str, Any]:
+        if self.on_drill is None:
+            raise ProviderRejected("memory invoker: no act function to run the drill (on_drill)")
+        with self._lock:
+            if self.failures > 0:
+                self.failures -= 1
+                raise ProviderError("memory invoker: failing as told")
+            self.drilled.append(service)
+        return self.on_drill(service)
+
 
 if TYPE_CHECKING:
-    from arbiter.adapters.invoker import ActInvoker
+    from arbiter.adapters.invoker import ActInvoker, DrillInvoker
     from arbiter.adapters.notify import Notifier
     from arbiter.adapters.store import Store
 
@@ -451,3 +468,6 @@ if TYPE_CHECKING:
     ) -> tuple[Store, Notifier, ActInvoker]:
         """mypy checks each fake implements its whole port."""
         return store, notifier, invoker
+
+    def _drills(invoker: RecordingInvoker) -> DrillInvoker:
+        return invoker

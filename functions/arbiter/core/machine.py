@@ -594,11 +594,19 @@ class AckCommand(_Command):
     reason: Text = "acknowledged"
 
 
+class DrillCommand(_Command):
+    """Rehearse the service's switch without making it (``services/drill.py``). Not a state
+    change: the override function runs it through the act function and never passes it to
+    ``apply_override``."""
+
+    command: Literal["drill"]
+
+
 Command = Annotated[
-    StatusCommand | SwitchCommand | PauseCommand | ResumeCommand | AckCommand,
+    StatusCommand | SwitchCommand | PauseCommand | ResumeCommand | AckCommand | DrillCommand,
     Field(discriminator="command"),
 ]
-COMMAND_NAMES = ("status", "switch", "pause", "resume", "ack")
+COMMAND_NAMES = ("status", "switch", "pause", "resume", "ack", "drill")
 
 
 class Refused(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,26 @@ class ActEvent(BaseModel):
 
     service: str = Field(min_length=1, max_length=40)
     transition: int = Field(ge=1)
+
+
+class DrillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    service: str | None = Field(default=None, min_length=1, max_length=40)
+    """One service, or None: every service in the config, one after the other."""
+    notify: Literal["always", "failures", "never"] = "failures"
+    """``failures``: one notification per service with a failing item (what the weekly
+    schedule sends); ``always``: one per service; ``never``: the answer only (what the
+    override function sends, as it returns the checklist itself)."""
+
+
+class DrillEvent(BaseModel):
+    """What the drill schedule and the override function send the act function:
+    ``{"drill": {"service": "web", "notify": "failures"}}``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    drill: DrillRequest
 
 
 def stream_services(event: DynamoDBStreamModel) -> list[str]:

@@ -1,5 +1,5 @@
-"""The ``arbiter`` command: validate a config, probe from here, run the demo, drive a
-deployed override function."""
+"""The ``arbiter`` command: validate a config, probe from here, show a switch's plan, drill
+it, run the demo, drive a deployed override function."""
 
 from __future__ import annotations
 
@@ -89,6 +89,29 @@ def _plan(args: argparse.Namespace) -> int:
     plan = make_plan(config, config.service(args.service), SiteName(args.to), providers)
     print(render(plan, config), end="")
     return 1 if plan.problems else 0
+
+
+def _drill(args: argparse.Namespace) -> int:
+    """Rehearse a switch without making it: here (``--config``) or in the deployed act
+    function (``--function``). Exit 1 when an item fails, 2 for a bad config, service or
+    arguments."""
+    from arbiter.local.drill import run_local, run_remote
+
+    if args.config is not None:
+        if args.operator is not None:
+            print("error: --operator goes with --function (the deployed drill)", file=sys.stderr)
+            return 2
+        return run_local(
+            args.config, args.service, args.active or "primary", args.region, args.json
+        )
+    if args.active is not None:
+        print(
+            "error: --active goes with --config; the deployed drill starts from the site the "
+            "service's state says is active",
+            file=sys.stderr,
+        )
+        return 2
+    return run_remote(args.function, args.service, args.region, args.operator, args.json)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -222,6 +245,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=["primary", "secondary"])
     p.add_argument("--region", default=None, help="for Secrets Manager (default: home_region)")
     p.set_defaults(run=_plan)
+
+    p = sub.add_parser(
+        "drill",
+        help="rehearse a switch: read every record and number, dry-run every fence and hook, "
+        "ask the gate; change nothing",
+    )
+    p.add_argument("service")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", metavar="FILE", help="run it here, with local credentials")
+    where.add_argument(
+        "--function",
+        metavar="OVERRIDE_FUNCTION",
+        help="run it in the deployed act function, through this override function",
+    )
+    p.add_argument(
+        "--active",
+        choices=["primary", "secondary"],
+        default=None,
+        help="with --config: the site serving now (default: primary)",
+    )
+    p.add_argument(
+        "--region",
+        default=None,
+        help="with --config: for Secrets Manager (default: home_region); with --function: "
+        "the function's region",
+    )
+    p.add_argument("--operator", default=None, help="with --function: your name, for the log")
+    p.add_argument("--json", action="store_true", help="print the checklist as JSON")
+    p.set_defaults(run=_drill)
 
     p = sub.add_parser("simulate", help="run scenarios against the core in virtual time")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")

@@ -9,10 +9,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from arbiter.core.alerts import state_alerts
 from arbiter.core.config import format_loc
-from arbiter.core.errors import ConflictError
+from arbiter.core.errors import ArbiterError, ConflictError
 from arbiter.core.machine import (
     COMMAND_NAMES,
     Command,
+    DrillCommand,
     Refused,
     StatusCommand,
     apply_override,
@@ -105,6 +106,8 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
 
     if isinstance(command, StatusCommand):
         return _status(rt, name)  # a read: writes nothing
+    if isinstance(command, DrillCommand):
+        return _drill(rt, name)  # read-only, run by the act function: writes no state
     for _ in range(5):
         snap = rt.store.load(name)
         state = snap.state
@@ -154,6 +157,32 @@ def _status(rt: Runtime, name: str) -> dict[str, Any]:
         "state": summary,
         "events": [{"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events],
     }
+
+
+def _drill(rt: Runtime, name: str) -> dict[str, Any]:
+    """This function does not hold the runbook's credentials: the act function, which does,
+    runs the drill while this one waits for its checklist."""
+    from arbiter.adapters.invoker import DrillInvoker
+    from arbiter.services.drill import DrillReport
+
+    if not isinstance(rt.invoker, DrillInvoker):
+        return {"ok": False, "error": "the drill could not run: this runtime cannot start one"}
+    try:
+        answer = rt.invoker.drill(name)
+    except ArbiterError as exc:
+        return {"ok": False, "error": f"the drill could not run: {exc}"}
+    drills = answer.get("drills")
+    if not isinstance(drills, list) or len(drills) != 1:
+        problems = answer.get("problems")
+        error = answer.get("error") or "the act function's answer holds no checklist"
+        return {"ok": False, "error": f"the drill could not run: {error}"} | (
+            {"problems": problems} if isinstance(problems, list) else {}
+        )
+    try:
+        report = DrillReport.model_validate(drills[0])
+    except ValueError:
+        return {"ok": False, "error": "the drill could not run: its checklist does not parse"}
+    return {"ok": report.ok, "drill": report.model_dump(mode="json")}
 
 
 def _bad(message: str) -> dict[str, Any]:
