@@ -22,7 +22,7 @@ from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
 from arbiter.adapters.notify import Notifier, SnsNotifier
 from arbiter.adapters.store import DynamoStore, Store
 from arbiter.adapters.voip import VoipProvider, VoipProviders
-from arbiter.core.config import Config, load_config, parse_config
+from arbiter.core.config import LAMBDA_MAX_TIMEOUT, Config, load_config, parse_config
 from arbiter.core.errors import FatalError
 
 
@@ -108,6 +108,20 @@ def _in_probe() -> bool:
     return bool(os.environ.get("ARBITER_REGION_LABEL"))
 
 
+def _drill_client() -> Any:
+    """The override function's Lambda client for a drill: waits for the act function's answer
+    (up to Lambda's 15 minutes) and never retries (a retried drill runs twice)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=LAMBDA_MAX_TIMEOUT + 60,
+    )
+    return boto3.client("lambda", config=config)
+
+
 def from_env() -> Runtime:
     config = config_from_env()
     home = os.environ.get("ARBITER_TABLE_REGION") or config.home_region
@@ -121,7 +135,7 @@ def from_env() -> Runtime:
         config=config,
         store=DynamoStore(table, lambda: _client("dynamodb", home)),
         notifier=SnsNotifier(topic, lambda: _client("sns")),
-        invoker=LambdaActInvoker(act, lambda: _client("lambda")),
+        invoker=LambdaActInvoker(act, lambda: _client("lambda"), _drill_client),
         dns=Providers(config, deps),
         region=region,
         hooks=WebhookClient(keys),

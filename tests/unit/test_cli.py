@@ -19,7 +19,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_validate_good_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "validate", str(ROOT / "arbiter.example.yaml"))
     assert code == 0
-    assert "OK: 1 service(s), 4 checks, 2 DNS records; 3 probe regions, quorum 2" in out
+    assert (
+        "OK: 1 service(s), 4 checks, 2 DNS records, 1 VoIP routes, 4 fences and hooks; "
+        "3 probe regions, quorum 2" in out
+    )
     assert err == ""
 
 

@@ -88,8 +88,8 @@ def test_yaml_infinity_and_nan_are_refused() -> None:
         ),
         (
             "services.0.failback.gate",
-            {"url": "https://h.example.com/", "timeout": "11s"},
-            {"url": "https://h.example.com/", "timeout": "10s"},
+            {"url": "https://h.example.com/", "secret": "k", "timeout": "11s"},
+            {"url": "https://h.example.com/", "secret": "k", "timeout": "10s"},
             "services[0].failback.gate.timeout: 11s is more than 10s: the decider asks the gate "
             "inside its own 60 s pass",
         ),

@@ -9,7 +9,13 @@ import pytest
 from pydantic import TypeAdapter
 
 from arbiter.core.machine import COMMAND_NAMES, Command
-from arbiter.handlers.events import ActEvent, ScheduleEvent, StreamEvent, stream_services
+from arbiter.handlers.events import (
+    ActEvent,
+    DrillEvent,
+    ScheduleEvent,
+    StreamEvent,
+    stream_services,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODELS = {
@@ -17,6 +23,7 @@ MODELS = {
     "decide-schedule": ScheduleEvent,
     "decide-stream": StreamEvent,
     "act": ActEvent,
+    "act-drill": DrillEvent,
 }
 
 

@@ -14,7 +14,7 @@ from arbiter.core.errors import ConfigError
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from arbiter.core.config import load_config
+    from arbiter.core.config import PHASES, load_config
 
     try:
         config = load_config(args.file)
@@ -28,9 +28,16 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  warning: {warning}", file=sys.stderr)
     checks = sum(len(s.primary.checks) + len(s.secondary.checks) for s in config.services)
     records = sum(len(s.dns.records) for s in config.services)
+    routes = sum(len(s.voip) for s in config.services)
+    actions = sum(
+        (site.fence is not None) + sum(len(site.hooks.of(p)) for p in PHASES)
+        for s in config.services
+        for site in (s.primary, s.secondary)
+    )
     print(
         f"{args.file}: OK: {len(config.services)} service(s), {checks} checks, "
-        f"{records} DNS records; {len(config.probe_regions)} probe regions, "
+        f"{records} DNS records, {routes} VoIP routes, {actions} fences and hooks; "
+        f"{len(config.probe_regions)} probe regions, "
         f"quorum {config.quorum}, fall {config.decision.fall}, rise {config.decision.rise}"
     )
     return 0
@@ -67,6 +74,7 @@ def _plan(args: argparse.Namespace) -> int:
     """What a switch would change at every provider; changes nothing. Exit 1 when a
     provider or a record cannot be read, 2 for a bad config or service."""
     from arbiter.adapters.dns import Deps, Providers
+    from arbiter.adapters.voip import VoipProviders
     from arbiter.core.config import SiteName, load_config
     from arbiter.local.plan import local_secrets, make_plan, render
     from arbiter.runtime import _client
@@ -85,8 +93,10 @@ def _plan(args: argparse.Namespace) -> int:
         )
         return 2
     secret = local_secrets(args.region or config.home_region)
-    providers = Providers(config, Deps(aws=_client, secret=secret))
-    plan = make_plan(config, config.service(args.service), SiteName(args.to), providers)
+    deps = Deps(aws=_client, secret=secret)
+    providers = Providers(config, deps)
+    voip = VoipProviders(config, deps)
+    plan = make_plan(config, config.service(args.service), SiteName(args.to), providers, voip)
     print(render(plan, config), end="")
     return 1 if plan.problems else 0
 

@@ -40,7 +40,14 @@ from arbiter.core.config import (
     validation_messages,
 )
 from arbiter.core.errors import ConfigError
-from arbiter.core.machine import COMMAND_NAMES, Command, Refused, apply_override, decide
+from arbiter.core.machine import (
+    COMMAND_NAMES,
+    Command,
+    DrillCommand,
+    Refused,
+    apply_override,
+    decide,
+)
 from arbiter.core.model import (
     CheckResult,
     Event,
@@ -345,6 +352,11 @@ def _against_config(scenario: Scenario, config: Config) -> Iterator[str]:
                     )
         elif isinstance(step, RegionFault) and step.region not in regions:
             yield f"{where}.region: {_not_a_probe_region(step.region, regions)}"
+        elif isinstance(step, OperatorAction) and isinstance(step.command, DrillCommand):
+            yield (
+                f"{where}.command.command: a drill reaches the real providers and hooks and "
+                "changes no state: there is nothing to simulate"
+            )
         elif isinstance(step, OperatorAction) and step.command.service not in (None, service.name):
             yield (
                 f"{where}.command.service: {step.command.service!r} is not the simulated "
