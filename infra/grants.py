@@ -1,18 +1,52 @@
-"""What each function may touch, derived from the config in one place: the Route 53 zones and
-the secrets the runbook uses, and the signing keys the decider's failback gates use. Nothing
-else: a provider no record points at grants nothing."""
+"""What each function may touch, derived from the config in one place: the Route 53 zones, the
+secrets and the SSM documents and nodes the runbook uses, and the signing keys the decider's
+failback gates use. Nothing else: a provider no record or route points at grants nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from arbiter.core.config import (
+    PHASES,
+    Action,
     CloudflareProvider,
     Config,
     DnsProviderConfig,
     PowerDnsProvider,
     Rfc2136Provider,
+    SiteName,
+    SsmAction,
+    TelnyxProvider,
+    TwilioProvider,
+    VoipMsProvider,
+    VoipProviderConfig,
+    WebhookAction,
+    WebhookVoipProvider,
 )
+
+AWS_DOCUMENT_PREFIXES = ("aws", "amazon", "amzn")
+"""Document name prefixes reserved by AWS (CreateDocument refuses them): a document so named
+is AWS-owned, and its ARN has no account (``arn:aws:ssm:<region>::document/<name>``)."""
+
+
+@dataclass(frozen=True, order=True)
+class SsmUse:
+    """One fence's or hook's Run Command: what the act function sends, where, to which nodes."""
+
+    region: str
+    document: str
+    """A document's name, or the ARN of one shared from another account."""
+    instance_ids: tuple[str, ...] = ()
+    tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``targets`` as (tag key, values) pairs: nodes must carry every key, with one of its
+    values."""
+
+    @property
+    def aws_owned(self) -> bool:
+        return not self.document.startswith("arn:") and self.document.lower().startswith(
+            AWS_DOCUMENT_PREFIXES
+        )
 
 
 @dataclass(frozen=True)
@@ -20,9 +54,12 @@ class Needs:
     act_zones: list[str]
     """Route 53 hosted zone ids the act function changes and reads."""
     act_secrets: list[str]
-    """Secrets (names or ARNs) of the DNS providers the runbook uses."""
+    """Secrets (names or ARNs) the runbook reads: the DNS providers records use, the VoIP
+    providers routes use, the signing keys of webhook fences and hooks."""
     decide_secrets: list[str]
     """Signing keys of the failback gates."""
+    act_ssm: list[SsmUse]
+    """The Run Commands of SSM fences and hooks."""
 
 
 def provider_secret(settings: DnsProviderConfig) -> str | None:
@@ -33,6 +70,38 @@ def provider_secret(settings: DnsProviderConfig) -> str | None:
     if isinstance(settings, Rfc2136Provider):
         return settings.key_secret
     return None
+
+
+def voip_secret(settings: VoipProviderConfig) -> str:
+    if isinstance(settings, TwilioProvider):
+        return settings.auth_token_secret
+    if isinstance(settings, TelnyxProvider):
+        return settings.api_key_secret
+    if isinstance(settings, VoipMsProvider):
+        return settings.api_password_secret
+    assert isinstance(settings, WebhookVoipProvider)
+    return settings.secret
+
+
+def actions(config: Config) -> Iterator[Action]:
+    """Every fence and hook of every site of every service."""
+    for service in config.services:
+        for name in SiteName:
+            site = service.site(name)
+            if site.fence is not None:
+                yield site.fence
+            for phase in PHASES:
+                yield from site.hooks.of(phase)
+
+
+def ssm_use(config: Config, action: SsmAction) -> SsmUse:
+    tags = tuple(sorted((k, tuple(sorted(v))) for k, v in (action.targets or {}).items()))
+    return SsmUse(
+        region=action.region or config.home_region,
+        document=action.document,
+        instance_ids=tuple(sorted(action.instance_ids or ())),
+        tags=tags,
+    )
 
 
 def needs(config: Config) -> Needs:
@@ -46,9 +115,19 @@ def needs(config: Config) -> Needs:
             secret = provider_secret(settings)
             if secret:
                 secrets.add(secret)
+        for route in service.voip:
+            provider = config.voip_providers.get(route.provider)
+            if provider is not None:
+                secrets.add(voip_secret(provider))
+    uses: set[SsmUse] = set()
+    for action in actions(config):
+        if isinstance(action, WebhookAction):
+            secrets.add(action.secret)
+        else:
+            uses.add(ssm_use(config, action))
     gates = {
         s.failback.gate.secret
         for s in config.services
         if s.failback.gate is not None and s.failback.gate.secret
     }
-    return Needs(sorted(zones), sorted(secrets), sorted(gates))
+    return Needs(sorted(zones), sorted(secrets), sorted(gates), sorted(uses))

@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from arbiter.core.config import Config
+from arbiter.core.config import Config, act_seconds
 from arbiter.core.schedule import round_budget, round_offsets
 from infra import nag
 from infra.asset import CONFIG_FILE
@@ -69,10 +69,12 @@ def probe_spec(config: Config) -> FunctionSpec:
 
 
 def act_spec(config: Config) -> FunctionSpec:
-    """The act function may wait ``dns.verify_timeout`` in total for DNS changes, plus the
-    wait for an older runbook's lease and the margin it keeps to record the outcome."""
-    slowest = max((s.dns.verify_timeout for s in config.services), default=0.0)
-    return replace(ACT, timeout_s=max(ACT.timeout_s, math.ceil(slowest) + 120))
+    """Long enough for the slowest switch of any service (``core/config.py::act_seconds``: its
+    fence's and hooks' timeouts, ``dns.verify_timeout``, 60 s per VoIP route and 120 s for the
+    lease wait and recording the outcome), and never under 300 s. The config's validation
+    keeps it within Lambda's 900 s."""
+    slowest = max((act_seconds(s) for s in config.services), default=0.0)
+    return replace(ACT, timeout_s=max(ACT.timeout_s, math.ceil(slowest)))
 
 
 def table_name(config: Config) -> str:

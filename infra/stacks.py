@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
@@ -32,6 +35,17 @@ from infra.lambdas import (
 )
 
 OBSERVATION_PREFIX = "OBS#"
+DRILL_EVENT = {"drill": {"service": None, "notify": "failures"}}
+"""What the drill schedule sends the act function: rehearse every service, alert on failures."""
+SSM_COMMAND_READS = (
+    "ssm:ListCommandInvocations",
+    "ssm:GetCommandInvocation",
+    "ssm:CancelCommand",
+    "ssm:DescribeInstanceInformation",
+)
+"""Run Command's calls that take no resource-level permission (resource "*")."""
+NODE_KINDS = (("ec2", "instance"), ("ssm", "managed-instance"))
+"""The ARNs of SSM's managed nodes: EC2 instances (``i-``) and registered servers (``mi-``)."""
 
 
 def schedule_minutes(interval: float) -> int:
@@ -98,6 +112,7 @@ class ControlStack(Stack):
         self._allow_route53(act, need.act_zones)
         self._allow_secrets(act, need.act_secrets)
         self._allow_secrets(decide, need.decide_secrets)
+        self._allow_ssm(act, need.act_ssm)
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.topic)
         )
@@ -135,6 +150,9 @@ class ControlStack(Stack):
             targets=[targets.LambdaFunction(decide)],
         )
 
+        if config.drill is not None:
+            drill_schedule(self, act, config.drill.schedule)
+
         for function in (decide, act, override):
             monitoring.errors_alarm(self, function, self.topic)
         monitoring.dashboard(self, config, [decide, act, override])
@@ -160,6 +178,76 @@ class ControlStack(Stack):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
+    def _allow_ssm(self, act: lambda_.Function, uses: Sequence[grants.SsmUse]) -> None:
+        """Run Command on exactly the documents and nodes fences and hooks name, in their
+        regions: SendCommand (and DescribeDocument, for the drill) on the documents;
+        SendCommand on the instances given by id, and on any instance or managed node of the
+        region whose tags match an action's ``targets`` (``ssm:resourceTag`` condition)."""
+        if not uses:
+            return
+        documents = sorted({self.ssm_document_arn(u) for u in uses})
+        allow(act, ["ssm:SendCommand", "ssm:DescribeDocument"], documents)
+        nodes = sorted({self.ssm_node_arn(u.region, i) for u in uses for i in u.instance_ids})
+        if nodes:
+            allow(act, ["ssm:SendCommand"], nodes)
+        by_tags: dict[tuple[tuple[str, tuple[str, ...]], ...], set[str]] = {}
+        for use in uses:
+            if use.tags:
+                by_tags.setdefault(use.tags, set()).add(use.region)
+        for tags, regions in sorted(by_tags.items()):
+            anywhere = [
+                self.format_arn(service=service, region=region, resource=kind, resource_name="*")
+                for region in sorted(regions)
+                for service, kind in NODE_KINDS
+            ]
+            act.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["ssm:SendCommand"],
+                    resources=anywhere,
+                    conditions={"StringEquals": {f"ssm:resourceTag/{k}": list(v) for k, v in tags}},
+                )
+            )
+            for region in sorted(regions):
+                for service, kind in NODE_KINDS:
+                    nag.acknowledge(
+                        act,
+                        nag.arn_wildcard(
+                            f"arn:<AWS::Partition>:{service}:{region}:<AWS::AccountId>:{kind}/*"
+                        ),
+                        "Fences and hooks target managed nodes by tag: the ssm:resourceTag "
+                        "condition allows only nodes carrying the configured tags.",
+                    )
+        allow(act, SSM_COMMAND_READS, ["*"])
+        nag.acknowledge(
+            act,
+            nag.arn_wildcard("*"),
+            "X-Ray PutTraceSegments/PutTelemetryRecords, DynamoDB ListStreams and SSM "
+            "ListCommandInvocations/GetCommandInvocation/CancelCommand/"
+            "DescribeInstanceInformation support no resource-level permissions.",
+        )
+
+    def ssm_document_arn(self, use: grants.SsmUse) -> str:
+        """A shared document's ARN as given; an AWS-owned one's has no account."""
+        if use.document.startswith("arn:"):
+            return use.document
+        return self.format_arn(
+            service="ssm",
+            region=use.region,
+            account="" if use.aws_owned else None,
+            resource="document",
+            resource_name=use.document,
+        )
+
+    def ssm_node_arn(self, region: str, node: str) -> str:
+        """An EC2 instance (``i-``) or a registered on-premises node (``mi-``)."""
+        if node.startswith("mi-"):
+            return self.format_arn(
+                service="ssm", region=region, resource="managed-instance", resource_name=node
+            )
+        return self.format_arn(
+            service="ec2", region=region, resource="instance", resource_name=node
+        )
+
     def _allow_route53(self, act: lambda_.Function, zones: list[str]) -> None:
         if zones:
             zone_arns = [
@@ -183,6 +271,23 @@ class ControlStack(Stack):
             nag.arn_wildcard("arn:<AWS::Partition>:route53:::change/*"),
             "Route 53 change ids are only known once a change is submitted.",
         )
+
+
+def drill_schedule(scope: Construct, act: lambda_.IFunction, expression: str) -> events.Rule:
+    """``drill.schedule``: a read-only rehearsal of every service's switch; the act function
+    alerts only when an item would fail."""
+    rule = events.Rule(
+        scope,
+        "DrillSchedule",
+        description=f"Arbiter drill: rehearse every switch, {expression}",
+        schedule=events.Schedule.expression(expression),
+        targets=[targets.LambdaFunction(act, retry_attempts=2)],
+    )
+    # RuleTargetInput.from_object drops a None (JSON null): give the input as written.
+    cfn = rule.node.default_child
+    assert isinstance(cfn, events.CfnRule)
+    cfn.add_property_override("Targets.0.Input", json.dumps(DRILL_EVENT))
+    return rule
 
 
 class ProbeStack(Stack):
