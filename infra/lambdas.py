@@ -77,6 +77,13 @@ def act_spec(config: Config) -> FunctionSpec:
     return replace(ACT, timeout_s=max(ACT.timeout_s, math.ceil(slowest)))
 
 
+def override_spec(config: Config) -> FunctionSpec:
+    """The override function's ``drill`` command waits for the act function's answer (a drill
+    is bounded by the act function's time), so it lives as long as that plus 30 s, within
+    Lambda's 900 s."""
+    return replace(OVERRIDE, timeout_s=min(900, act_spec(config).timeout_s + 30))
+
+
 def table_name(config: Config) -> str:
     return f"{config.app}-table"
 

@@ -23,12 +23,12 @@ from arbiter.core.config import Config
 from infra import grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
-    OVERRIDE,
     TABLE_ITEM_ACTIONS,
     act_spec,
     allow,
     arbiter_function,
     base_environment,
+    override_spec,
     probe_spec,
     table_name,
     topic_name,
@@ -96,7 +96,9 @@ class ControlStack(Stack):
         )
         with_act = {**environment, "ARBITER_ACT_FUNCTION": act.function_name}
         decide = arbiter_function(self, DECIDE, config=config, code=code, environment=with_act)
-        override = arbiter_function(self, OVERRIDE, config=config, code=code, environment=with_act)
+        override = arbiter_function(
+            self, override_spec(config), config=config, code=code, environment=with_act
+        )
 
         for function in (decide, act, override):
             allow(function, TABLE_ITEM_ACTIONS, [self.table.table_arn])

@@ -30,8 +30,18 @@ def templates(app: cdk.App) -> dict[str, Template]:
     }
 
 
-def example_data() -> dict[str, Any]:
+def example_data(switch_extras: bool = False) -> dict[str, Any]:
+    """The example config; without ``switch_extras``, its fences, hooks and VoIP routes are
+    left out (the DNS-only shape most infra tests vary; tests of those extras add their own)."""
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    if not switch_extras:
+        data.pop("voip_providers", None)
+        for service in data["services"]:
+            service.pop("voip", None)
+            service.pop("fence_policy", None)
+            for site in ("primary", "secondary"):
+                service[site].pop("fence", None)
+                service[site].pop("hooks", None)
     return data
 
 

@@ -114,7 +114,14 @@ def test_decide_also_runs_on_a_schedule(control: Template) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "timeout", "memory"), [("decide", 60, 256), ("act", 300, 256), ("override", 30, 256)]
+    ("role", "timeout", "memory"),
+    [
+        ("decide", 60, 256),
+        # The example fences (60 s), runs hooks (2m on each side), waits 120 s for DNS and
+        # moves one VoIP route (60 s): 60 + 120 + 120 + 60 + 120 s of margin.
+        ("act", 480, 256),
+        ("override", 510, 256),  # a drill waits on the act function
+    ],
 )
 def test_functions_share_runtime_and_environment(
     control: Template, role: str, timeout: int, memory: int

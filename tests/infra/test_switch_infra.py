@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from arbiter.core.config import act_seconds, parse_config
-from infra.lambdas import act_spec
+from infra.lambdas import act_spec, override_spec
 from tests.infra.helpers import (
     actions,
     build_templates,
@@ -247,9 +248,12 @@ def test_command_reads_take_any_resource_as_aws_requires(switch: dict[str, Templ
         assert statements_with(switch[CONTROL], role, "ssm:") == []
 
 
-def test_no_ssm_action_no_ssm_permission(example: dict[str, Template]) -> None:
+def test_no_ssm_action_no_ssm_permission(
+    build_variant: Callable[[dict[str, Any]], dict[str, Template]],
+) -> None:
+    control = build_variant(example_data())[CONTROL]  # no fence or hook at all
     for role in ("Act", "Decide", "Override"):
-        assert statements_with(example[CONTROL], role, "ssm:") == []
+        assert statements_with(control, role, "ssm:") == []
 
 
 def test_an_action_region_defaults_to_the_home_region() -> None:
@@ -352,3 +356,9 @@ def test_switch_templates_pass_cfn_lint(switch: dict[str, Template], tmp_path: P
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_override_function_outlives_the_act_function_it_waits_on_for_a_drill() -> None:
+    config = parse_config(example_data())
+    assert override_spec(config).timeout_s == act_spec(config).timeout_s + 30
+    assert override_spec(config).timeout_s <= 900

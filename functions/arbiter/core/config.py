@@ -1397,7 +1397,7 @@ def _timing_problems(config: Config) -> Iterator[str]:
 
 def _lambda_problems(config: Config) -> Iterator[str]:
     """A probe function sized past Lambda's 15-minute maximum (the act function's timeout,
-    ``dns.verify_timeout`` + 120 s, is kept inside it by verify_timeout's own bound)."""
+    ``act_seconds``, is kept inside it by ``_act_time_problems``)."""
     from arbiter.core.schedule import round_budget, round_offsets  # it imports this module
 
     last, budget = round_offsets(config)[-1], round_budget(config)
