@@ -2,7 +2,12 @@
 
 The real handlers run (probe x 3 regions, decide from the table's real stream, act through
 Route 53 and SNS); only the clock is virtual, so ten minutes of rounds take a few seconds.
-The primary breaks, Arbiter fails over; the primary heals, Arbiter fails back.
+The primary breaks, Arbiter fails over; the primary heals, Arbiter fails back. Each switch
+is the whole runbook: the old site's ``pre_release`` hook and its fence (``fence_policy:
+required``), the new site's ``pre_acquire`` hook, DNS, two phone numbers moved at a local
+Telnyx API stand-in, then ``post_acquire`` and ``post_release``; every fence and hook is a
+signed webhook to that site's reference receiver (``arbiter/receiver.py``), which runs a
+small script per phase, and the report prints each step's answer.
 
 With ``rehearsal=True`` (``arbiter demo --rehearsal``, ``make rehearsal``) the switch also
 goes through a real BIND on loopback: a primary that takes RFC 2136 updates signed with a
@@ -31,19 +36,25 @@ decision: {{fall: 2, rise: 2}}
 dns_providers:
   route53: {{type: route53, verify: false}}  # moto's Route 53 serves no DNS to verify at
 notifications: {{emails: [oncall@example.com]}}
+voip_providers:
+  telnyx: {{type: telnyx, api_key_secret: demo/telnyx, base_url: "{telnyx_url}", timeout: 5s}}
 services:
   - name: web
     failback: {{policy: automatic, hold: 2m}}
+    fence_policy: required
+    voip:
+      - {{type: telnyx_number, provider: telnyx, numbers: ["+4969123456", "+31201234567"],
+          connection_id: {{primary: "{fra_connection}", secondary: "{ams_connection}"}}}}
     primary:
       label: Frankfurt DC
-      checks:
+{fra_actions}      checks:
         - {{type: http, name: health, url: "{primary_url}", expect_status: [200],
             expect_body: "OK", timeout: 2s}}
         - {{type: tcp, name: ssh, host: 127.0.0.1, port: {primary_tcp},
             expect_banner: "SSH-", timeout: 2s}}
     secondary:
       label: Amsterdam DC
-      checks:
+{ams_actions}      checks:
         - {{type: http, name: health, url: "{secondary_url}", expect_status: [200],
             expect_body: "OK", timeout: 2s}}
         - {{type: tcp, name: ssh, host: 127.0.0.1, port: {secondary_tcp},
@@ -85,6 +96,33 @@ www.corp.example. 30 IN A 203.0.113.11
 _sip._udp.corp.example. 30 IN SRV 10 5 5060 fra.corp.example.
 corp.example. 30 IN TXT "active=fra"
 """
+
+
+SITE_ACTIONS = """\
+      fence: {{type: webhook, url: "{url}", secret: {secret}, timeout: 20s}}
+      hooks:
+        pre_release: [{{name: drain, type: webhook, url: "{url}", secret: {secret}, timeout: 20s}}]
+        pre_acquire: [{{name: warm, type: webhook, url: "{url}", secret: {secret}, timeout: 20s}}]
+        post_acquire: [{{name: promote, type: webhook, url: "{url}", secret: {secret},
+                         timeout: 20s}}]
+        post_release: [{{name: tell-ops, type: webhook, url: "{url}", secret: {secret},
+                         timeout: 20s, on_failure: continue}}]
+"""
+"""Each site's fence and one hook per phase, all through that site's reference receiver."""
+SCRIPT = """#!/bin/sh
+# The operator's script for one phase: here it only says what it would do.
+echo "{site}: {what} (switch #$ARBITER_TRANSITION, $ARBITER_FROM -> $ARBITER_TO)"
+"""
+PHASE_WORDS = {
+    "pre_release": "draining connections",
+    "fence": "app stopped, no longer serving",
+    "pre_acquire": "caches warmed",
+    "post_acquire": "database promoted, app started",
+    "post_release": "ops told",
+}
+CONNECTIONS = {"primary": "1684641123236054244", "secondary": "1684641123236054255"}
+"""The Telnyx connection of each site's PBX."""
+NUMBERS = ("+4969123456", "+31201234567")
 
 
 def _values(dns: Any, zone: str, name: str) -> list[str]:
@@ -142,10 +180,68 @@ def run(out: TextIO = sys.stdout, rehearsal: bool = False) -> int:
         stack.enter_context(mock_aws())
         primary = stack.enter_context(LocalSite("primary"))
         secondary = stack.enter_context(LocalSite("secondary"))
-        return _Demo(boto3, primary, secondary, out, fleet).run()
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="arbiter-demo-")))
+        receivers = {
+            site: stack.enter_context(_receiver(work / site, label))
+            for site, label in (("primary", "Frankfurt DC"), ("secondary", "Amsterdam DC"))
+        }
+        telnyx = stack.enter_context(_telnyx())
+        demo = _Demo(boto3, primary, secondary, out, fleet)
+        demo.receivers, demo.telnyx = receivers, telnyx
+        return demo.run()
+
+
+HOOK_KEY = "demo-signing-key-0123456789abcdef"
+TELNYX_KEY = "KEYdemo0123456789"
+
+
+@contextlib.contextmanager
+def _receiver(directory: Any, label: str) -> Iterator[Any]:
+    """A site's reference receiver (``arbiter/receiver.py``) on loopback, with one script
+    per phase; yields its server (``.url``, and ``.log``: the lines its scripts printed)."""
+    import threading
+
+    from arbiter import receiver
+
+    directory.mkdir(parents=True)
+    (directory / "key").write_text(HOOK_KEY)
+    (directory / "key").chmod(0o600)
+    phases = {}
+    for phase, what in PHASE_WORDS.items():
+        script = directory / f"{phase}.sh"
+        script.write_text(SCRIPT.format(site=label, what=what))
+        script.chmod(0o755)
+        phases[phase] = {"argv": [str(script)], "timeout": 10, "sync_wait": 5}
+    settings = receiver.parse_settings(
+        {"key_file": "key", "state_dir": "state", "port": 0, "phases": phases}, directory
+    )
+    server = receiver.Server(receiver.Receiver(settings))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.receiver.close()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _telnyx() -> Iterator[Any]:
+    """The Telnyx API v2 stand-in, holding the demo's two numbers on the primary's PBX."""
+    from arbiter.local.standins.telnyx import TelnyxStandIn
+
+    standin = TelnyxStandIn(TELNYX_KEY, dict.fromkeys(NUMBERS, CONNECTIONS["primary"]))
+    with standin:
+        yield standin
 
 
 class _Demo:
+    receivers: dict[str, Any]
+    telnyx: Any
+
     def __init__(
         self, boto3: Any, primary: Any, secondary: Any, out: TextIO, fleet: Any = None
     ) -> None:
@@ -191,15 +287,26 @@ class _Demo:
             return f"all {len(answers)} servers: www.corp.example A {next(iter(answers.values()))}"
         return "; ".join(f"{server} {values}" for server, values in answers.items())
 
+    def _numbers(self) -> str:
+        """Each number and the site whose PBX its connection is."""
+        site = {v: k for k, v in CONNECTIONS.items()}
+        return ", ".join(
+            f"{n} -> {site.get(self.telnyx.connection_of(n), '?')} PBX" for n in NUMBERS
+        )
+
     def client(self, name: str) -> Callable[[], Any]:
         return lambda: self.boto3.client(name, region_name="eu-west-1")
 
     def run(self) -> int:
         from arbiter import runtime
+        from arbiter.adapters.actions import Actions
+        from arbiter.adapters.dns import Deps
         from arbiter.adapters.dns.route53 import Route53
+        from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
         from arbiter.adapters.invoker import InlineActInvoker
         from arbiter.adapters.notify import SnsNotifier
         from arbiter.adapters.store import DynamoStore
+        from arbiter.adapters.voip import VoipProviders
         from arbiter.core.config import load_config_text
         from arbiter.handlers import act, decide, probe
         from arbiter.local import aws
@@ -222,9 +329,26 @@ class _Demo:
                 secondary_tcp=self.secondary.tcp_port,
                 zone_id=zone_id,
                 extra_records=REHEARSAL_RECORDS if self.fleet else "",
+                telnyx_url=self.telnyx.url,
+                fra_connection=CONNECTIONS["primary"],
+                ams_connection=CONNECTIONS["secondary"],
+                fra_actions=SITE_ACTIONS.format(
+                    url=self.receivers["primary"].url, secret="demo/hooks-fra"
+                ),
+                ams_actions=SITE_ACTIONS.format(
+                    url=self.receivers["secondary"].url, secret="demo/hooks-ams"
+                ),
             ).replace("notifications:", self._provider() + "notifications:", 1),
             "demo config",
         )
+        sm = b3.client("secretsmanager", region_name="eu-west-1")
+        for name, value in (
+            ("demo/hooks-fra", HOOK_KEY),
+            ("demo/hooks-ams", HOOK_KEY),
+            ("demo/telnyx", TELNYX_KEY),
+        ):
+            sm.create_secret(Name=name, SecretString=value)
+        keys = SecretsManagerKeys(self.client("secretsmanager"))
         dns = Route53(self.client("route53"), poll_interval=0.05)
         clock = VirtualClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
         home = runtime.Runtime(
@@ -236,6 +360,9 @@ class _Demo:
             region=config.home_region,
             clock=clock,
             authority=_authority() if self.fleet else None,
+            hooks=WebhookClient(keys),
+            voip=VoipProviders(config, Deps(aws=_no_aws, secret=lambda n: keys.get(n).decode())),
+            actions=Actions(keys.get, _no_aws, config.home_region),
         )
         store = home.store
         sqs = b3.client("sqs", region_name="eu-west-1")
@@ -252,6 +379,15 @@ class _Demo:
             f"failback automatic after {int(config.services[0].failback.hold)} s"
         )
         self.say(f"  DNS {record.name} A in moto Route 53 zone {zone_id}")
+        self.say(
+            f"  VoIP {', '.join(NUMBERS)} at Telnyx (local stand-in {self.telnyx.url}), "
+            "connection of each site's PBX"
+        )
+        self.say(
+            "  fence and one hook per phase on each site, through its reference receiver: "
+            f"Frankfurt {self.receivers['primary'].url}, Amsterdam "
+            f"{self.receivers['secondary'].url} (fence_policy required)"
+        )
         if self.fleet:
             self.say(
                 "  DNS zone corp.example on BIND: primary "
@@ -302,6 +438,7 @@ class _Demo:
                 self.say(f"{' ' * len(stamp)} Route 53: {record.name.rstrip('.')} A -> {values}")
                 if self.fleet:
                     self.say(f"{' ' * len(stamp)} BIND: {self._bind_view()}")
+                self.say(f"{' ' * len(stamp)} Telnyx: {self._numbers()}")
                 for msg in aws.read_inbox(sqs, inbox):
                     self.say(f"{' ' * len(stamp)} notification: {msg['subject']}")
                     for line in msg["message"].rstrip().splitlines():
@@ -319,6 +456,9 @@ class _Demo:
             view = self._bind_view()
             self.say(f"BIND now: {view}")
             ok = ok and view == "all 4 servers: www.corp.example A 203.0.113.10, 203.0.113.11"
+        numbers = {n: self.telnyx.connection_of(n) for n in NUMBERS}
+        ok = ok and set(numbers.values()) == {CONNECTIONS["primary"]}
+        self.say(f"Telnyx now: {self._numbers()}")
         self.say(f"Switches: {', '.join(f'{a} -> {b}' for a, b in switches) or 'none'}")
         self.say(f"Route 53 now: {record.name.rstrip('.')} A {final}")
         self.say("Demo " + ("PASSED: failover and failback both happened." if ok else "FAILED."))
