@@ -73,7 +73,7 @@ KILL_GRACE = 5.0
 DRAIN = 1.0
 """Seconds the script's output is still read after it exits (a child it left may hold it)."""
 REQUEST_TIMEOUT = 10.0
-"""Seconds a connection may take to send its request: a slow client frees its thread."""
+"""Seconds a client may take to send its whole request; then its connection is cut."""
 MAX_CONNECTIONS = 32
 """Connections served at once; more are closed at once (Arbiter tries again)."""
 DEFAULT_MAX_RUNNING = 8
@@ -653,9 +653,12 @@ class Receiver:
             if proc is None:
                 self._procs.difference_update(mine)
                 mine.clear()
-            else:
-                mine.append(proc)
-                self._procs.add(proc)
+                return
+            mine.append(proc)
+            self._procs.add(proc)
+            closing = self._closing
+        if closing:  # started while the receiver stops: it must not outlive it
+            _kill(proc, signal.SIGKILL)
 
     def _run(self, script: Script, env: Mapping[str, str], body: bytes) -> Outcome:
         mine: list[Any] = []
@@ -809,13 +812,28 @@ class Handler(BaseHTTPRequestHandler):
     server: Server
     timeout = REQUEST_TIMEOUT
     server_version = "arbiter-receiver"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def setup(self) -> None:
+        # The socket timeout bounds each read; the timer bounds the whole request, so a client
+        # that drips its bytes cannot hold one of the MAX_CONNECTIONS for long.
         self.request.settimeout(self.timeout)
+        self._reading = threading.Timer(REQUEST_TIMEOUT, self._cut)
+        self._reading.daemon = True
+        self._reading.start()
         if isinstance(self.request, ssl.SSLSocket):
             self.request.do_handshake()  # here, in this connection's thread, not in accept
         super().setup()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._reading.cancel()
+        super().finish()
 
     def do_POST(self) -> None:
         if self.headers.get("Transfer-Encoding"):
@@ -831,10 +849,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(length))
         if len(body) < int(length):
-            return  # the client hung up
+            return  # the client hung up, or took too long to send
+        self._reading.cancel()  # the script may take sync_wait: not the client's time
         self._send(*self.server.receiver.handle(dict(self.headers.items()), body, self._client()))
 
     def _refuse_method(self) -> None:
+        self._reading.cancel()
         self._send(405, {"ok": False, "error": "only POST"}, {"Allow": "POST"})
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _refuse_method

@@ -59,6 +59,10 @@ class ReceiverProcess:
             found = _LISTENING.search(self.log.read_text())
             if found:
                 self.url = found.group(1)
+                # A restart takes the same port again (the world's config holds the URL).
+                config = json.loads(self.config.read_text())
+                config["port"] = int(self.url.rsplit(":", 1)[1])
+                self.config.write_text(json.dumps(config))
                 return self
             if self._proc.poll() is not None:
                 break

@@ -3,12 +3,15 @@ and Arbiter's own webhook runner talking to it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from arbiter import receiver as receiver_module
 from arbiter.adapters.actions import ActionCall, ActionRefused
 from arbiter.adapters.actions.webhook import WebhookActions
 from arbiter.core.config import SiteName, WebhookFence
@@ -100,7 +104,12 @@ def test_a_large_body_is_refused_413_without_being_read(receiver: ReceiverProces
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 104857600\r\n\r\n{"
         )
-        reply = conn.recv(4096)
+        reply = b""
+        for _ in range(100):  # until the receiver closes (it does not read the body)
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
     assert reply.startswith(b"HTTP/1.0 413 ")
     assert b"larger than 64 KiB" in reply
 
@@ -194,3 +203,46 @@ def test_tls(tmp_path: Path) -> None:
         with pytest.raises(requests.exceptions.SSLError):
             requests.post(proc.url, data=b"{}", timeout=10)  # not trusted: verified by default
     assert done.detail == "stopped over TLS"
+
+
+def closed(conn: socket.socket) -> bool:
+    """The peer has closed (or reset) the connection; nothing is read."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def test_a_client_that_drips_its_request_is_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte comes well inside the socket timeout; the request as a whole does not."""
+    monkeypatch.setattr(receiver_module, "REQUEST_TIMEOUT", 0.5)
+    (tmp_path / "key").write_bytes(KEY)
+    (tmp_path / "key").chmod(0o600)
+    settings = receiver_module.parse_settings(
+        {"port": 0, "key_file": "key", "state_dir": "s", "phases": {"fence": {"argv": ["x"]}}},
+        tmp_path,
+    )
+    server = receiver_module.Server(receiver_module.Receiver(settings))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200  # 23 s if all dripped
+    sent = 0
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=5) as conn:
+            for byte in request:
+                if closed(conn):
+                    break
+                with contextlib.suppress(OSError):
+                    conn.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.1)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert sent < len(request) // 2  # cut long before the whole request was dripped

@@ -556,7 +556,9 @@ def test_a_weak_or_exposed_key_file_is_refused(
 
 def test_the_receiver_imports_only_the_standard_library() -> None:
     """An operator copies this one file to a server without Arbiter's dependencies."""
-    tree = ast.parse(Path(module.__file__).read_text())
+    source = Path(module.__file__).read_text()
+    ast.parse(source, feature_version=(3, 9))  # the oldest Python its docstring names
+    tree = ast.parse(source)
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
