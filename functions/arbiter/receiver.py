@@ -743,18 +743,20 @@ class Receiver:
         try:
             outcome = self._run(script, env, body)
             answer = answer_of(outcome, script.timeout)
-            if not self._closing:  # killed by a stop: left "running", answered unknown later
-                record = {
-                    "key": job.key,
-                    "phase": job.phase,
-                    "status": answer["status"],
-                    "answer": answer,
-                    "finished": self._clock(),
-                }
-                try:
-                    self.results.save(job.key, record)
-                except OSError as exc:
-                    log.error("cannot record the result of %s: %s", job.key, exc.strerror)
+            if self._closing:  # killed by a stop: left "running", answered unknown later
+                log.warning("%s %s: killed as the receiver stops", job.phase, job.key)
+                return
+            record = {
+                "key": job.key,
+                "phase": job.phase,
+                "status": answer["status"],
+                "answer": answer,
+                "finished": self._clock(),
+            }
+            try:
+                self.results.save(job.key, record)
+            except OSError as exc:
+                log.error("cannot record the result of %s: %s", job.key, exc.strerror)
             log.info("%s %s: %s (%s)", job.phase, job.key, answer["status"], answer["detail"])
             job.answer = answer
         finally:
@@ -769,8 +771,9 @@ class Receiver:
             return dict(answer)
         if record.get("status") == "running":
             detail = (
-                "the receiver stopped while the script ran: its outcome is unknown, and it is "
-                "not run again (check by hand, then ack the switch)"
+                "the script's outcome is unknown (the receiver stopped while it ran, or "
+                "state_dir could not be written); it is not run again: check by hand, then "
+                "ack the switch"
             )
         else:
             detail = "the recorded result of this call cannot be read; the script is not run again"

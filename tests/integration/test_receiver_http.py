@@ -130,12 +130,12 @@ def test_a_missing_length_is_refused_411(receiver: ReceiverProcess) -> None:
 
 def test_sigterm_stops_it_and_kills_a_running_script(tmp_path: Path) -> None:
     marker = tmp_path / "survived"
-    slow = script(tmp_path, "slow.sh", f'sleep 1\necho late > "{marker}"\n')
+    slow = script(tmp_path, "slow.sh", f'sleep 2\necho late > "{marker}"\n')
     proc = ReceiverProcess(tmp_path, {"fence": {"argv": [slow], "sync_wait": 0}}, KEY).start()
     body = json.dumps(CALL.payload()).encode()
     assert post(proc.url, body, signed(body)).json()["status"] == "pending"
     assert proc.stop() == 0
-    time.sleep(1.5)  # past the script's own sleep: it would have written by now
+    time.sleep(2.5)  # past the script's own sleep: it would have written by now
     assert not marker.exists()
     assert "stopped" in proc.log.read_text()
 
