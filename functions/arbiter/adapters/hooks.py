@@ -1,12 +1,17 @@
-"""Operator hooks: JSON webhooks signed with HMAC-SHA256, keys from Secrets Manager.
+"""Signed webhooks: one way to sign and post a JSON call to an operator's endpoint, shared by
+the failback gate (here), fences and hooks (``actions/webhook.py``) and the generic VoIP
+webhook (``voip/webhook.py``).
 
-The receiver checks ``X-Arbiter-Signature: sha256=<hex>`` where the MAC is over
-``<X-Arbiter-Timestamp>.<raw body>``, and rejects stale timestamps. Keys and bodies are
-never logged.
+Signing: the body is the call's JSON (compact, keys sorted); ``X-Arbiter-Timestamp`` is the
+Unix time in seconds and ``X-Arbiter-Signature`` is ``sha256=<hex>``, the HMAC-SHA256 of
+``<timestamp>.<body>`` with the shared key (from Secrets Manager). The receiver recomputes it,
+rejects a timestamp outside its replay window and a signature it has already seen. Keys are
+never logged nor put in an error.
 
-A hook's ``timeout`` is a total deadline over connect, response headers and body (the
+Posting: each call has a total deadline over connect, response headers and body (the
 connection is cut at the deadline, see ``checks/deadline.py``), and its answer is read up to
-ANSWER_LIMIT bytes: a hook that drips or floods its answer cannot hold the decider.
+ANSWER_LIMIT bytes: an endpoint that drips or floods its answer cannot hold the caller.
+Redirects are never followed.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from arbiter.adapters.checks.deadline import Deadline
 
 ANSWER_LIMIT = 64 * 1024
-"""Bytes of a hook's answer read at most (it is a small JSON object); a longer one is refused."""
+"""Bytes of an answer read at most (it is a small JSON object); a longer one is refused."""
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
@@ -57,74 +64,114 @@ def sign(key: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={mac}"
 
 
-class WebhookClient:
-    def __init__(
-        self,
-        keys: SecretsManagerKeys | None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._keys = keys
-        self._clock = clock
+def encode(payload: dict[str, Any]) -> bytes:
+    """The body that is signed and sent: compact JSON, keys sorted."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
-    def call(self, hook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        headers = self._headers(hook, body)
-        # Here, not at import: the checks package would add its checkers to every cold start.
-        from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
 
-        with Deadline(hook.timeout) as deadline, watched_session(deadline) as session:
-            try:
-                status, answer = _post(session, hook, body, headers)
-            except REQUEST_FAILURES as exc:
-                raise _failed(hook, deadline, exc) from exc
-        if deadline.expired:  # cut mid-answer: what was read is not the whole answer
-            raise _failed(hook, deadline, None)
-        if status == 429 or status >= 500:
-            raise ProviderError(f"hook answered {status}")
-        if status >= 300:
-            raise ProviderRejected(f"hook answered {status}")
-        return _json_object(answer)
+class Stamps:
+    """``X-Arbiter-Timestamp`` values: the Unix time in seconds, each one later than the one
+    before. A receiver refuses a signature it has already seen; two calls with the same body
+    in the same second (a quick poll) would otherwise carry the same one. The lead this can
+    build over the clock is one second per call faster than one a second: far inside any
+    replay window."""
 
-    def _headers(self, hook: Webhook, body: bytes) -> dict[str, str]:
-        timestamp = str(int(self._clock()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"arbiter/{arbiter.__version__}",
-            "X-Arbiter-Timestamp": timestamp,
-        }
-        if hook.secret:
-            if self._keys is None:
-                raise ProviderRejected("this hook is signed but no secret store is configured")
-            headers["X-Arbiter-Signature"] = sign(self._keys.get(hook.secret), timestamp, body)
-        return headers
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            self._last = max(int(self._wall()), self._last + 1)
+            return str(self._last)
+
+
+def signed_headers(
+    key: bytes | None, body: bytes, timestamp: str, idempotency_key: str | None = None
+) -> dict[str, str]:
+    """The headers of a signed call (unsigned when ``key`` is None)."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"arbiter/{arbiter.__version__}",
+        "X-Arbiter-Timestamp": timestamp,
+    }
+    if key is not None:
+        headers["X-Arbiter-Signature"] = sign(key, timestamp, body)
+    if idempotency_key is not None:
+        headers["X-Arbiter-Idempotency-Key"] = idempotency_key
+    return headers
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    """At most ANSWER_LIMIT bytes."""
+    retry_after: str | None
+    """The ``Retry-After`` header, as sent."""
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    verify_tls: bool = True,
+    label: str = "hook",
+) -> Reply:
+    """One POST within ``timeout`` seconds in all. A timeout or a failed connection raises
+    ProviderError, an answer over ANSWER_LIMIT ProviderRejected; ``label`` starts their
+    messages, which never hold the URL (it may carry credentials)."""
+    # Here, not at import: the checks package would add its checkers to every cold start.
+    from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
+
+    with Deadline(timeout) as deadline, watched_session(deadline) as session:
+        try:
+            reply = _post(session, url, body, headers, timeout, verify_tls, label)
+        except REQUEST_FAILURES as exc:
+            raise _failed(label, timeout, deadline, exc) from None
+    if deadline.expired:  # cut mid-answer: what was read is not the whole answer
+        raise _failed(label, timeout, deadline, None)
+    return reply
 
 
 def _post(
-    session: requests.Session, hook: Webhook, body: bytes, headers: dict[str, str]
-) -> tuple[int, bytes]:
-    """The status and, for a 2xx, the answer's body (at most ANSWER_LIMIT bytes)."""
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    verify_tls: bool,
+    label: str,
+) -> Reply:
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
-    timeout: Any = Timeout(total=hook.timeout)
+    total: Any = Timeout(total=timeout)
     response = session.post(
-        hook.url,
+        url,
         data=body,
         headers=headers,
-        timeout=timeout,
-        verify=hook.verify_tls,
+        timeout=total,
+        verify=verify_tls,
         allow_redirects=False,
         stream=True,
     )
     with response:
-        if not 200 <= response.status_code < 300:
-            return response.status_code, b""
-        return response.status_code, _read_capped(response)
+        return Reply(
+            response.status_code,
+            _read_capped(response, label),
+            response.headers.get("Retry-After"),
+        )
 
 
-def _read_capped(response: requests.Response) -> bytes:
-    """The answer's body; refused as soon as it shows to be longer than ANSWER_LIMIT."""
-    too_long = ProviderRejected(f"hook answered more than {ANSWER_LIMIT // 1024} KiB")
+def _read_capped(response: requests.Response, label: str) -> bytes:
+    """The answer's body. A 2xx answer is refused as soon as it shows to be longer than
+    ANSWER_LIMIT; an error page is cut there (its first bytes say enough, and a long 503
+    page from a proxy stays a 503)."""
+    ok = 200 <= response.status_code < 300
+    too_long = ProviderRejected(f"{label} answered more than {ANSWER_LIMIT // 1024} KiB")
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > ANSWER_LIMIT:
+    if ok and declared.isdigit() and int(declared) > ANSWER_LIMIT:
         raise too_long
     body = bytearray()
     # Each pass grows the body by at least a byte or ends on EOF; the limit ends a flood and
@@ -132,25 +179,59 @@ def _read_capped(response: requests.Response) -> bytes:
     while chunk := response.raw.read1(ANSWER_LIMIT + 1 - len(body), decode_content=True):
         body += chunk
         if len(body) > ANSWER_LIMIT:
-            raise too_long
+            if ok:
+                raise too_long
+            return bytes(body[:ANSWER_LIMIT])
     return bytes(body)
 
 
-def _failed(hook: Webhook, deadline: Deadline, exc: BaseException | None) -> ProviderError:
+def _failed(
+    label: str, timeout: float, deadline: Deadline, exc: BaseException | None
+) -> ProviderError:
     """Why the call failed, without the URL (it may carry credentials) or any message."""
     if deadline.expired or isinstance(exc, _TIMEOUTS):
-        return ProviderError(f"hook timed out after {hook.timeout:.1f} s")
-    return ProviderError(f"hook unreachable: {type(exc).__name__}")
+        return ProviderError(f"{label} timed out after {timeout:.1f} s")
+    return ProviderError(f"{label} unreachable: {type(exc).__name__}")
 
 
-def _json_object(answer: bytes) -> dict[str, Any]:
+def json_object(answer: bytes, label: str = "hook") -> dict[str, Any]:
+    """The answer as a JSON object, or ProviderRejected saying what it is instead."""
     try:
         parsed = json.loads(answer)
-    except ValueError as exc:
-        raise ProviderRejected("hook answered with something that is not JSON") from exc
+    except ValueError:
+        raise ProviderRejected(f"{label} answered with something that is not JSON") from None
     if not isinstance(parsed, dict):
-        raise ProviderRejected("hook answered with JSON that is not an object")
+        raise ProviderRejected(f"{label} answered with JSON that is not an object")
     return parsed
+
+
+class WebhookClient:
+    """The failback gate's caller: one signed call, its JSON object answer."""
+
+    def __init__(
+        self,
+        keys: SecretsManagerKeys | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._stamps = Stamps(clock)
+
+    def call(self, hook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
+        body = encode(payload)
+        reply = post(hook.url, body, self._headers(hook, body), hook.timeout, hook.verify_tls)
+        if reply.status == 429 or reply.status >= 500:
+            raise ProviderError(f"hook answered {reply.status}")
+        if not 200 <= reply.status < 300:
+            raise ProviderRejected(f"hook answered {reply.status}")
+        return json_object(reply.body)
+
+    def _headers(self, hook: Webhook, body: bytes) -> dict[str, str]:
+        key = None
+        if hook.secret:
+            if self._keys is None:
+                raise ProviderRejected("this hook is signed but no secret store is configured")
+            key = self._keys.get(hook.secret)
+        return signed_headers(key, body, self._stamps.next())
 
 
 def ask_gate(client: WebhookClient, hook: Webhook, service: str) -> tuple[bool, str]:
