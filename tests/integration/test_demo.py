@@ -30,6 +30,31 @@ def test_demo_fails_over_and_back() -> None:
     assert '"_aws"' not in text  # metrics stay out of the timeline
 
 
+def test_demo_switches_run_every_phase_through_the_receivers_and_move_the_numbers() -> None:
+    """Each switch fences the old site and runs one hook per phase through the reference
+    receivers (their scripts' own words come back), in the fixed order, and moves both
+    numbers at the Telnyx stand-in; the timeline prints them."""
+    out = io.StringIO()
+    try:
+        assert run(out) == 0
+    finally:
+        runtime.install(None)
+    text = out.getvalue()
+    failover = [line.split()[2] for line in text.splitlines() if "runbook_step: #5 " in line]
+    assert [name.rstrip(":").split(":")[0] for name in failover] == [
+        "pre_release", "fence", "pre_acquire", "dns", "voip", "post_acquire", "post_release",
+    ]  # fmt: skip
+    assert (
+        "fence:primary: the primary site confirmed it stopped after" in text
+        and "Frankfurt DC: app stopped, no longer serving (switch #5, primary -> secondary)" in text
+    )
+    assert "Amsterdam DC: database promoted, app started (switch #5" in text
+    assert "Telnyx: +4969123456 -> secondary PBX, +31201234567 -> secondary PBX" in text
+    assert "changed +4969123456 connection_id=1684641123236054255" in text
+    assert "fence:secondary: the secondary site confirmed it stopped" in text
+    assert "Telnyx now: +4969123456 -> primary PBX, +31201234567 -> primary PBX" in text
+
+
 def test_rehearsal_switches_route53_and_a_real_bind_and_verifies_every_server() -> None:
     """``make rehearsal``: moto's Route 53 and a real BIND (a primary taking RFC 2136
     updates and three secondaries) fail over and back; the verify step asks all four."""

@@ -358,15 +358,17 @@ def render_report(
         ),
         None,
     )
+    width = max([28, *(len(step.name) for step, _ in steps)])
     for step, result_ in steps:
         if result_ is None:
             why = f"skipped: the switch stopped at {stopped}" if stopped else "not run"
-            lines.append(f"  {step.name:<28} {why}")
+            lines.append(f"  {step.name:<{width}} {why}")
             lines += [f"      {line}" for line in step.describe()]
             continue
         detail = f"  {result_.detail}" if result_.detail else ""
         lines.append(
-            f"  {step.name:<28} {result_.status.value:<7} {_fmt_ms(result_.duration_ms):>8}{detail}"
+            f"  {step.name:<{width}} {result_.status.value:<7} "
+            f"{_fmt_ms(result_.duration_ms):>8}{detail}"
         )
         lines += [f"      {line}" for line in result_.lines]
     if result == "failed":

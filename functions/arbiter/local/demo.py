@@ -287,6 +287,15 @@ class _Demo:
             return f"all {len(answers)} servers: www.corp.example A {next(iter(answers.values()))}"
         return "; ".join(f"{server} {values}" for server, values in answers.items())
 
+    @staticmethod
+    def _step_order(store: Any, state: Any) -> dict[Any, int]:
+        """Each step of the latest runbook and its place in the plan: its events share one
+        virtual instant, so the plan orders them."""
+        if state.transition is None:
+            return {}
+        plan = store.load_run("web", state.transition.id).plan
+        return {step.name: i for i, step in enumerate(plan.steps)} if plan else {}
+
     def _numbers(self) -> str:
         """Each number and the site whose PBX its connection is."""
         site = {v: k for k, v in CONNECTIONS.items()}
@@ -426,7 +435,10 @@ class _Demo:
             now_events = [e for e in store.recent_events("web", 50) if e.at == clock.now]
             # The decision, then its runbook's steps, then its close.
             order = {"runbook_step": 1, "runbook_done": 2, "runbook_failed": 2}
-            now_events.sort(key=lambda e: order.get(e.kind, 0))
+            steps = self._step_order(store, state)
+            now_events.sort(
+                key=lambda e: (order.get(e.kind, 0), steps.get(e.detail.get("step"), 0))
+            )
             for logged in now_events:
                 if logged.kind != "verdict":
                     self.say(f"{' ' * len(stamp)} {logged.kind}: {logged.message}")
