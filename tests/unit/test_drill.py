@@ -543,7 +543,11 @@ def test_act_drill_starts_from_the_stored_active_site(installed: Drilled) -> Non
 def test_act_drill_emits_its_failures_metric(
     installed: Drilled, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from arbiter.observability import metrics
+
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    # Earlier tests' handlers ran with metrics disabled, which buffers but never flushes.
+    metrics.clear_metrics()
     installed.serve(SECONDARY)
     installed.actions.script("fence:primary", ActionRefused("no"))
     capsys.readouterr()
