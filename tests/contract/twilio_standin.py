@@ -50,18 +50,16 @@ import base64
 import copy
 import json
 import re
-import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlencode
+
+from arbiter.local.standins.http import Canned, HttpStandIn, Seen
 
 API_VERSION = "2010-04-01"
-BODY_LIMIT = 64 * 1024
 STANDIN_INVALID = 21999
 """The stand-in's own error code for values whose Twilio code is not checked here."""
 FORM = "application/x-www-form-urlencoded"
@@ -111,27 +109,6 @@ def error_body(status: int, code: int, message: str) -> bytes:
     ).encode()
 
 
-@dataclass(frozen=True)
-class Seen:
-    server: str
-    """``api`` or ``trunking``."""
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    form: dict[str, list[str]]
-    content_type: str
-
-
-@dataclass(frozen=True)
-class Canned:
-    status: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-    delay: float = 0.0
-
-
 class Refused(Exception):
     def __init__(self, status: int, code: int, message: str) -> None:
         super().__init__(status, code, message)
@@ -154,73 +131,11 @@ def _iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = 5
+class TwilioStandIn(HttpStandIn):
+    """One Twilio account: its numbers (by PN SID) and its trunks' origination URLs, on two
+    servers: ``url`` (the REST API) and ``trunking_url`` (the Trunking API)."""
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        standin = self.server.standin
-        parts = urlsplit(self.path)
-        length = self.headers.get("Content-Length", "0")
-        size = int(length) if length.isdigit() else 0
-        if size > BODY_LIMIT:
-            self._send(Canned(413, error_body(413, STANDIN_INVALID, "Request too large")))
-            return
-        raw = self.rfile.read(size) if size else b""
-        content_type = self.headers.get("Content-Type", "")
-        form = (
-            parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
-            if content_type.split(";")[0].strip() == FORM
-            else {}
-        )
-        seen = Seen(
-            self.server.name,
-            self.command,
-            parts.path,
-            parse_qs(parts.query, keep_blank_values=True),
-            dict(self.headers.items()),
-            form,
-            content_type,
-        )
-        standin._seen(seen)
-        not_form = bool(raw) and content_type.split(";")[0].strip() != FORM
-        self._send(standin._answer(seen, not_form))
-
-    def _send(self, canned: Canned) -> None:
-        if canned.delay and self.server.standin._stopping.wait(canned.delay):
-            return
-        self.send_response(canned.status)
-        for name, value in canned.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", canned.content_type)
-        self.send_header("Content-Length", str(len(canned.body)))
-        self.end_headers()
-        self.wfile.write(canned.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    standin: TwilioStandIn
-    name: str
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class TwilioStandIn:
-    """One Twilio account: its numbers (by PN SID) and its trunks' origination URLs."""
+    servers = ("api", "trunking")
 
     def __init__(
         self,
@@ -230,6 +145,7 @@ class TwilioStandIn:
         api_keys: Mapping[str, str] | None = None,
         page_size: int | None = None,
     ) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
@@ -237,62 +153,14 @@ class TwilioStandIn:
         self.page_size = page_size
         """When set, no page holds more than this many items, whatever ``PageSize`` says."""
         self.filters = True
-        self.recording = False
-        self.requests: list[Seen] = []
         self.numbers: dict[str, dict[str, Any]] = {}
         self.trunks: dict[str, dict[str, dict[str, Any]]] = {}
         """Trunk SID -> its origination URLs by OU SID."""
-        self._faults: list[Canned | str] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._servers: dict[str, _Server] = {}
-        self._threads: list[threading.Thread] = []
-
-    # --- life -------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._stopping.clear()
-        for name in ("api", "trunking"):
-            server = _Server(("127.0.0.1", 0), _Handler)
-            server.standin, server.name = self, name
-            self._servers[name] = server
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for server in self._servers.values():
-            server.shutdown()
-            server.server_close()
-        self._servers.clear()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _base(self, name: str) -> str:
-        if name not in self._servers:
-            raise RuntimeError("the stand-in is not started")
-        return f"http://127.0.0.1:{self._servers[name].server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        """The REST API's base, as ``base_url`` takes it."""
-        return self._base("api")
 
     @property
     def trunking_url(self) -> str:
         """The Trunking API's base, as ``trunking_base_url`` takes it."""
-        return self._base("trunking")
+        return self.base("trunking")
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -406,10 +274,10 @@ class TwilioStandIn:
         )
         self._set_faults([Canned(status, error_body(status, code, message))] * n)
 
-    def stall(self, n: int, seconds: float) -> None:
-        """The next ``n`` requests get their (429) answer only after ``seconds``."""
-        body = error_body(429, 20429, "Too Many Requests")
-        self._set_faults([Canned(429, body, delay=seconds)] * n)
+    def stall(self, n: int, seconds: float, status: int = 429) -> None:
+        """The next ``n`` requests get their answer (429 ``20429``) only after ``seconds``."""
+        body = error_body(status, 20429, "Too Many Requests")
+        self._set_faults([Canned(status, body, delay=seconds)] * n)
 
     def redirect(self, n: int, location: str = "https://elsewhere.invalid/") -> None:
         self._set_faults([Canned(307, b"", {"Location": location})] * n)
@@ -422,44 +290,32 @@ class TwilioStandIn:
         """The next ``n`` requests answer 400 with a message quoting the password sent."""
         self._set_faults(["quote-secret"] * n)
 
-    def _set_faults(self, faults: list[Canned | str]) -> None:
-        with self._lock:
-            self._faults = list(faults)
-
-    def clear(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    def _seen(self, seen: Seen) -> None:
-        with self._lock:
-            if self.recording:
-                self.requests.append(seen)
-
     # --- the APIs ---------------------------------------------------------------------------
 
-    def _answer(self, seen: Seen, not_form: bool) -> Canned:
-        with self._lock:
-            fault = self._faults.pop(0) if self._faults else None
-            if isinstance(fault, Canned):
-                return fault
-            user, password = _basic(seen.headers.get("Authorization", ""))
-            if fault == "quote-secret":
-                return Refused(400, STANDIN_INVALID, f"Bad credential {password!r}").canned
-            try:
-                self._authenticate(user, password)
-                if not_form:
-                    raise _invalid(f"POST bodies are {FORM} (the stand-in's check)")
-                if seen.server == "api":
-                    status, body = self._api(seen)
-                else:
-                    status, body = self._trunking(seen)
-            except Refused as refused:
-                if refused.canned.status == 401:
-                    return Canned(
-                        401, refused.canned.body, {"WWW-Authenticate": 'Basic realm="Twilio API"'}
-                    )
-                return refused.canned
-            return Canned(status, json.dumps(body).encode())
+    def _too_large(self) -> Canned:
+        return Canned(413, error_body(413, STANDIN_INVALID, "Request too large"))
+
+    def _route(self, seen: Seen, fault: str | None) -> Canned:
+        user, password = _basic(seen.header("Authorization"))
+        if fault == "quote-secret":
+            return Refused(400, STANDIN_INVALID, f"Bad credential {password!r}").canned
+        try:
+            self._authenticate(user, password)
+            if seen.method not in ("GET", "POST", "DELETE"):
+                raise Refused(405, STANDIN_INVALID, f"Method {seen.method} not allowed")
+            if seen.raw and seen.content_type.split(";")[0].strip() != FORM:
+                raise _invalid(f"POST bodies are {FORM} (the stand-in's check)")
+            if seen.server == "api":
+                status, body = self._api(seen)
+            else:
+                status, body = self._trunking(seen)
+        except Refused as refused:
+            if refused.canned.status == 401:
+                return Canned(
+                    401, refused.canned.body, {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+                )
+            return refused.canned
+        return Canned(status, json.dumps(body).encode())
 
     def _authenticate(self, user: str, password: str) -> None:
         if (user == self.account_sid and password == self.auth_token) or (

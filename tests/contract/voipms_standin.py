@@ -137,8 +137,8 @@ class VoipMsStandIn(HttpStandIn):
         params.update({k: v[0] for k, v in seen.form.items() if v})
         if fault is not None and fault.startswith("echo:"):
             shown = "&".join(f"{k}={v}" for k, v in params.items())
-            page = f"<html><body><h1>Error</h1><pre>{shown}</pre></body></html>"
-            return Canned(int(fault.partition(":")[2]), page.encode(), content_type="text/html")
+            echo = f"<html><body><h1>Error</h1><pre>{shown}</pre></body></html>"
+            return Canned(int(fault.partition(":")[2]), echo.encode(), content_type="text/html")
         return as_json(200, self._answer(params))
 
     def _answer(self, params: dict[str, str]) -> dict[str, Any]:

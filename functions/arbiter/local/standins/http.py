@@ -2,7 +2,9 @@
 requests recorded, answers held back on demand, and a queue of canned faults.
 
 A stand-in subclasses ``HttpStandIn`` and implements ``_route(seen)`` (the vendor's API);
-queued faults (``_set_faults``) answer the next requests instead, first in first out.
+queued faults (``_set_faults``) answer the next requests instead, first in first out. A
+vendor whose API lives on several hosts (Twilio's REST and Trunking APIs) names them in
+``servers``: one server each, one record and one fault queue for all.
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ class Seen:
     """The body claimed to be JSON but is not."""
     form: dict[str, list[str]] = field(default_factory=dict)
     """The body as ``application/x-www-form-urlencoded`` fields (empty otherwise)."""
+    server: str = "api"
+    """Which of the stand-in's ``servers`` it reached."""
 
     def header(self, name: str) -> str:
         for key, value in self.headers.items():
             if key.lower() == name.lower():
                 return value
         return ""
+
+    @property
+    def content_type(self) -> str:
+        return self.header("Content-Type")
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length", "0")
         size = int(length) if length.isdigit() else 0
         if size > BODY_LIMIT:
-            self._send(as_json(413, {"error": "request too large"}))
+            self._send(standin._too_large())
             return
         raw = self.rfile.read(size) if size else b""
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -107,6 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             parsed,
             malformed,
             form,
+            self.server.name,
         )
         self._send(standin._receive(seen))
 
@@ -128,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: HttpStandIn
+    name: str
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up are part of the tests
@@ -138,6 +148,8 @@ class HttpStandIn:
 
     prefix = ""
     """The API's path on the server; ``url`` ends with it."""
+    servers: tuple[str, ...] = ("api",)
+    """The hosts the API lives on, one loopback server each; ``url`` is the first's."""
 
     def __init__(self) -> None:
         self.recording = False
@@ -145,31 +157,33 @@ class HttpStandIn:
         self._faults: list[Canned | str] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: dict[str, _Server] = {}
+        self._threads: list[threading.Thread] = []
 
     # --- life -------------------------------------------------------------------------------
 
     def start(self) -> Self:
         self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.standin = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        for name in self.servers:
+            server = _Server(("127.0.0.1", 0), _Handler)
+            server.standin, server.name = self, name
+            self._servers[name] = server
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for server in self._servers.values():
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -177,12 +191,16 @@ class HttpStandIn:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def base(self, name: str) -> str:
+        """The base URL of one of ``servers`` (without ``prefix``)."""
+        if name not in self._servers:
+            raise RuntimeError("the stand-in is not started")
+        return f"http://127.0.0.1:{self._servers[name].server_address[1]}"
+
     @property
     def url(self) -> str:
         """The API base, as the provider's ``base_url`` takes it."""
-        if self._server is None:
-            raise RuntimeError("the stand-in is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return self.base(self.servers[0]) + self.prefix
 
     # --- faults and the record --------------------------------------------------------------
 
@@ -216,6 +234,10 @@ class HttpStandIn:
             if isinstance(fault, Canned):
                 return fault
             return self._route(seen, fault)
+
+    def _too_large(self) -> Canned:
+        """The answer to a body over BODY_LIMIT, in the vendor's error shape."""
+        return as_json(413, {"error": "request too large"})
 
     def _route(self, seen: Seen, fault: str | None) -> Canned:
         """The vendor's answer to ``seen`` (called with the lock held); ``fault`` is a queued
