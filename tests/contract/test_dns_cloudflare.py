@@ -6,7 +6,6 @@ requests on the wire have the shapes Cloudflare documents (checked request by re
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -22,31 +21,13 @@ from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
 from arbiter.core.records import RecordType
 from tests.contract.cloudflare_standin import CloudflareStandIn, Seen
 from tests.contract.dns_contract import DnsContract, Throttle, rs
+from tests.contract.injected import Pauses, Secrets, not_leaked
 
 TOKEN = "cf-TEST-token-7f3a9c1e5b"
 SECRET_NAME = "arbiter/cloudflare-api-token"
 ZONE = "example.test."
 ZONE_ID = "0123456789abcdef0123456789abcdef"
 MISSING_ID = "fedcba9876543210fedcba9876543210"
-
-
-class Pauses(list[float]):
-    """An injected ``sleep``: keeps the pauses asked for, waits for none of them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-class Secrets:
-    """An injected ``secret``: counts the look-ups."""
-
-    def __init__(self, value: str = TOKEN) -> None:
-        self.value = value
-        self.asked: list[str] = []
-
-    def __call__(self, name: str) -> str:
-        self.asked.append(name)
-        return self.value
 
 
 def make(
@@ -128,24 +109,8 @@ class TestCloudflareZoneByName(TestCloudflare):
 # --- failures -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
-    """Everything logged at any level, for the "no secret in a log" checks."""
-    caplog.set_level(logging.DEBUG)
-
-    def text() -> str:
-        return "\n".join(
-            f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-        )
-
-    return text
-
-
 def no_token_in(exc: BaseException, logged: str, *tokens: str) -> None:
-    for token in (TOKEN, *tokens):
-        assert token not in str(exc)
-        assert token not in repr(exc.args)
-        assert token not in logged
+    not_leaked(exc, logged, TOKEN, *tokens)
 
 
 def test_bad_credentials_are_fatal_with_cloudflares_code(
@@ -174,7 +139,7 @@ def test_a_token_quoted_back_by_the_provider_is_masked(
 
 
 def test_the_token_is_fetched_once_on_first_use(standin: CloudflareStandIn) -> None:
-    secrets = Secrets()
+    secrets = Secrets(TOKEN)
     provider = make(standin.url, secrets=secrets)
     assert secrets.asked == []
     provider.read(ZONE_ID, f"www.{ZONE}", "A")
@@ -575,7 +540,7 @@ def test_a_record_name_outside_the_zone_is_fatal(
 
 def test_the_registry_builds_the_adapter_from_its_config(standin: CloudflareStandIn) -> None:
     settings = CloudflareProvider(type="cloudflare", token_secret=SECRET_NAME, base_url=standin.url)
-    secrets = Secrets()
+    secrets = Secrets(TOKEN)
     provider = PROVIDER_TYPES["cloudflare"](
         "edge", settings, Deps(aws=lambda _: None, secret=secrets)
     )

@@ -7,7 +7,6 @@ Telnyx's ``errors`` and never carries the key; throttling and 5xx are retried as
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -25,6 +24,7 @@ from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
 from arbiter.local.standins.http import Seen
 from arbiter.local.standins.telnyx import TelnyxStandIn
 from arbiter.services.actor import _voip
+from tests.contract.injected import Pauses, Secrets, not_leaked
 from tests.contract.voip_contract import KEY, VoipContract, step_to
 
 API_KEY = "KEY0199TEST5b1e9c_telnyx7Fq2"
@@ -39,25 +39,6 @@ ROUTE: dict[str, Any] = {
     "connection_id": {"primary": PRIMARY, "secondary": SECONDARY},
 }
 ABSENT = "+15559990000"
-
-
-class Pauses(list[float]):
-    """An injected ``sleep``: keeps the pauses asked for, waits for none of them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-class Secrets:
-    """An injected ``secret``: counts the look-ups."""
-
-    def __init__(self, value: str = API_KEY) -> None:
-        self.value = value
-        self.asked: list[str] = []
-
-    def __call__(self, name: str) -> str:
-        self.asked.append(name)
-        return self.value
 
 
 def make(
@@ -93,24 +74,8 @@ def telnyx(standin: TelnyxStandIn, pauses: Pauses) -> Telnyx:
     return make(standin.url, pauses=pauses)
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
-    """Everything logged at any level, for the "no secret in a log" checks."""
-    caplog.set_level(logging.DEBUG)
-
-    def text() -> str:
-        return "\n".join(
-            f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-        )
-
-    return text
-
-
 def no_key_in(exc: BaseException, logged: str, *keys: str) -> None:
-    for key in (API_KEY, *keys):
-        assert key not in str(exc)
-        assert key not in repr(exc.args)
-        assert key not in logged
+    not_leaked(exc, logged, API_KEY, *keys)
 
 
 # --- the contract -------------------------------------------------------------------------
@@ -274,7 +239,7 @@ def test_a_key_quoted_back_by_the_provider_is_masked(
 
 
 def test_the_key_is_fetched_once_on_first_use(standin: TelnyxStandIn) -> None:
-    secrets = Secrets()
+    secrets = Secrets(API_KEY)
     provider = make(standin.url, secrets=secrets)
     assert secrets.asked == []
     step = step_to(ROUTE, "secondary")
@@ -425,7 +390,7 @@ def test_describe_renders_every_error_with_its_pointer() -> None:
 
 
 def test_the_registry_builds_it_lazily() -> None:
-    secrets = Secrets()
+    secrets = Secrets(API_KEY)
     settings = TelnyxProvider(type="telnyx", api_key_secret=SECRET_NAME)
     built = PROVIDER_TYPES["telnyx"]("tx", settings, Deps(aws=lambda _: None, secret=secrets))
     assert isinstance(built, Telnyx)

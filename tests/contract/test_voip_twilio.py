@@ -9,7 +9,6 @@ each failure says what went wrong in Twilio's words and never carries the secret
 from __future__ import annotations
 
 import base64
-import logging
 import socket
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -24,6 +23,7 @@ from arbiter.adapters.voip.twilio import MAX_PAGES, Twilio
 from arbiter.core.config import TwilioProvider
 from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
 from arbiter.services.actor import _voip
+from tests.contract.injected import Pauses, Secrets, not_leaked
 from tests.contract.twilio_standin import STANDIN_INVALID, Seen, TwilioStandIn
 from tests.contract.voip_contract import KEY, VoipContract, read_fields, step_to
 
@@ -58,25 +58,6 @@ TRUNK_ROUTE: dict[str, Any] = {
     "trunk": TRUNK_A,
     "origination": ORIGINATION,
 }
-
-
-class Pauses(list[float]):
-    """An injected ``sleep``: keeps the pauses asked for, waits for none of them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-class Secrets:
-    """An injected ``secret``: counts the look-ups."""
-
-    def __init__(self, value: str = TOKEN) -> None:
-        self.value = value
-        self.asked: list[str] = []
-
-    def __call__(self, name: str) -> str:
-        self.asked.append(name)
-        return self.value
 
 
 def make(
@@ -130,28 +111,12 @@ def pauses() -> Pauses:
     return Pauses()
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
-    """Everything logged at any level, for the "no secret in a log" checks."""
-    caplog.set_level(logging.DEBUG)
-
-    def text() -> str:
-        return "\n".join(
-            f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-        )
-
-    return text
-
-
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def no_secret_in(exc: BaseException, logged: str, *secrets: str) -> None:
-    for secret in (TOKEN, KEY_SECRET, basic(ACCOUNT, TOKEN).split()[1], *secrets):
-        assert secret not in str(exc)
-        assert secret not in repr(exc.args)
-        assert secret not in logged
+    not_leaked(exc, logged, TOKEN, KEY_SECRET, basic(ACCOUNT, TOKEN).split()[1], *secrets)
 
 
 # --- the contract -------------------------------------------------------------------------
@@ -499,7 +464,7 @@ def test_a_secret_quoted_back_by_twilio_is_masked(
 
 def test_the_secret_is_fetched_once_on_first_use(standin: TwilioStandIn) -> None:
     populate(standin, BY_URL)
-    secrets = Secrets()
+    secrets = Secrets(TOKEN)
     twilio = make(standin, secrets=secrets)
     assert secrets.asked == []
     step = step_to(BY_URL, "secondary")
@@ -643,7 +608,7 @@ def test_a_trunking_url_that_is_not_the_trunking_api_is_named(standin: TwilioSta
         trunking_base_url=standin.url,  # the REST API's host by mistake
     )
     with pytest.raises(ProviderRejected) as caught:
-        Twilio("tw", settings, Secrets()).read(step_to(TRUNK_ROUTE, "primary"))
+        Twilio("tw", settings, Secrets(TOKEN)).read(step_to(TRUNK_ROUTE, "primary"))
     assert "20404: The requested resource /v1/Trunks/" in str(caught.value)
 
 
@@ -663,7 +628,7 @@ def test_the_registry_builds_the_adapter_from_its_config(standin: TwilioStandIn)
         base_url=standin.url,
         trunking_base_url=standin.trunking_url,
     )
-    secrets = Secrets()
+    secrets = Secrets(TOKEN)
     provider = PROVIDER_TYPES["twilio"]("tw", settings, Deps(aws=lambda _: None, secret=secrets))
     assert isinstance(provider, Twilio) and provider.label == "tw (twilio)"
     step = step_to(BY_URL, "primary")

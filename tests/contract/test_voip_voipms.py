@@ -8,7 +8,6 @@ API password never reaches an error or a log, even when a server prints it back.
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -25,6 +24,7 @@ from arbiter.core.errors import ProviderError, ProviderRejected, RetryableError
 from arbiter.core.runbook import VoipItem
 from arbiter.local.standins.http import Seen
 from arbiter.services.actor import _voip
+from tests.contract.injected import Pauses, Secrets, not_leaked
 from tests.contract.voip_contract import KEY, VoipContract, step_to
 from tests.contract.voipms_standin import VoipMsStandIn
 
@@ -41,25 +41,6 @@ ROUTE: dict[str, Any] = {
     "routing": {"primary": PRIMARY, "secondary": SECONDARY},
 }
 ABSENT = "5559990000"
-
-
-class Pauses(list[float]):
-    """An injected ``sleep``: keeps the pauses asked for, waits for none of them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-class Secrets:
-    """An injected ``secret``: counts the look-ups."""
-
-    def __init__(self, value: str = PASSWORD) -> None:
-        self.value = value
-        self.asked: list[str] = []
-
-    def __call__(self, name: str) -> str:
-        self.asked.append(name)
-        return self.value
 
 
 def make(
@@ -101,24 +82,8 @@ def voipms(standin: VoipMsStandIn, pauses: Pauses) -> VoipMs:
     return make(standin.url, pauses=pauses)
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
-    """Everything logged at any level (urllib3's request lines included)."""
-    caplog.set_level(logging.DEBUG)
-
-    def text() -> str:
-        return "\n".join(
-            f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-        )
-
-    return text
-
-
 def no_password_in(exc: BaseException, logged: str, *passwords: str) -> None:
-    for password in (PASSWORD, *passwords):
-        assert password not in str(exc)
-        assert password not in repr(exc.args)
-        assert password not in logged
+    not_leaked(exc, logged, PASSWORD, *passwords)
 
 
 # --- the contract -------------------------------------------------------------------------
@@ -212,7 +177,7 @@ def test_the_executor_changes_only_the_dids_that_differ(
 
 
 def test_the_api_password_is_fetched_once_on_first_use(standin: VoipMsStandIn) -> None:
-    secrets = Secrets()
+    secrets = Secrets(PASSWORD)
     provider = make(standin.url, secrets=secrets)
     assert secrets.asked == []
     step = step_to(ROUTE, "secondary")
@@ -449,7 +414,7 @@ def test_a_field_other_than_routing_is_refused_before_any_call(
 
 
 def test_the_registry_builds_it_lazily() -> None:
-    secrets = Secrets()
+    secrets = Secrets(PASSWORD)
     settings = VoipMsProvider(type="voipms", username=USERNAME, api_password_secret=SECRET_NAME)
     built = PROVIDER_TYPES["voipms"]("vm", settings, Deps(aws=lambda _: None, secret=secrets))
     assert isinstance(built, VoipMs)
