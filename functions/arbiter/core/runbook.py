@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,8 +115,21 @@ class VoipItem(BaseModel):
     item: str
     fields: dict[str, str | bool | int]
 
+    def served_by(self, have: Mapping[str, Any] | None) -> bool:
+        """Whether ``have`` (the item's fields as a provider reports them) already holds
+        these."""
+        return have is not None and all(have.get(k) == v for k, v in self.fields.items())
+
+    def text(self) -> str:
+        """``connection_id=2222, ...``"""
+        return ", ".join(f"{k}={v}" for k, v in self.fields.items())
+
+    def seen_in(self, have: Mapping[str, Any]) -> str:
+        """The same fields as ``have`` holds them."""
+        return ", ".join(f"{k}={have.get(k)}" for k in self.fields)
+
     def shown(self) -> str:
-        return f"{self.item} " + ", ".join(f"{k}={v}" for k, v in self.fields.items())
+        return f"{self.item} {self.text()}"
 
 
 class VoipStep(_Step):

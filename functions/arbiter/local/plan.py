@@ -23,7 +23,7 @@ from arbiter.core.config import Config, Service, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Transition
 from arbiter.core.records import RecordSet
-from arbiter.core.runbook import DnsStep, VerifyStep, VoipStep, plan
+from arbiter.core.runbook import DnsStep, VerifyStep, VoipItem, VoipStep, plan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The decision time of the transition a plan is drawn for: it appears nowhere."""
@@ -61,13 +61,12 @@ class PlannedRoute:
     """Each item's current fields, as read (None: not read)."""
     error: str | None = None
 
-    def action(self, item: str, fields: Mapping[str, Any]) -> str:
+    def action(self, item: VoipItem) -> str:
         if self.error:
             return "unreadable"
-        if self.current is None or item not in self.current:
+        if self.current is None or item.item not in self.current:
             return "unknown"
-        have = self.current[item]
-        return "unchanged" if all(have.get(k) == v for k, v in fields.items()) else "update"
+        return "unchanged" if item.served_by(self.current[item.item]) else "update"
 
 
 @dataclass
@@ -205,16 +204,14 @@ def render(plan: SwitchPlan, config: Config) -> str:
         bar = "*" * 78
         lines += ["", bar, f"* {route.step.provider} ({route.kind}) {route.step.name}", bar]
         for item in route.step.items:
-            action = route.action(item.item, item.fields)
+            action = route.action(item)
             counts[action] = counts.get(action, 0) + 1
-            new = ", ".join(f"{k}={v}" for k, v in item.fields.items())
+            new = item.text()
             if action == "update":
                 assert route.current is not None
-                have = route.current[item.item]
-                now = ", ".join(f"{k}={have.get(k)}" for k in item.fields)
                 lines += [
                     f"* Update    {item.item}",
-                    f"*   current {now}",
+                    f"*   current {item.seen_in(route.current[item.item])}",
                     f"*   new     {new}",
                 ]
             elif action == "unchanged":

@@ -40,7 +40,6 @@ from arbiter.core.runbook import (
     StepResult,
     StepStatus,
     VerifyStep,
-    VoipItem,
     VoipStep,
     plan,
     report_alert,
@@ -254,10 +253,6 @@ def _fence(run: Run, step: FenceStep) -> StepOutcome:
     )
 
 
-def _differs(have: dict[str, Any] | None, want: VoipItem) -> bool:
-    return have is None or any(have.get(k) != v for k, v in want.fields.items())
-
-
 def _voip(run: Run, step: VoipStep) -> StepOutcome:
     """Read every item, change only those that differ, read them back."""
     try:
@@ -268,12 +263,12 @@ def _voip(run: Run, step: VoipStep) -> StepOutcome:
             "the plan was frozen when this runbook started"
         ) from None
     before = provider.read(step)
-    changes = [item for item in step.items if _differs(before.get(item.item), item)]
+    changes = [item for item in step.items if not item.served_by(before.get(item.item))]
     if changes:
         key = f"{run.service.name}/{run.transition.id}/{step.name}"
         provider.apply(step, changes, key)
         after = provider.read(step)
-        still = [c.item for c in changes if c.item in after and _differs(after[c.item], c)]
+        still = [c.item for c in changes if c.item in after and not c.served_by(after[c.item])]
         if still:
             raise ProviderError(
                 f"{provider.label}: {', '.join(still[:5])} still not routed to the new site "
@@ -286,7 +281,7 @@ def _voip(run: Run, step: VoipStep) -> StepOutcome:
             lines.append(f"already {item.shown()}")
             continue
         was = before.get(item.item)
-        old = ", ".join(f"{k}={was.get(k)}" for k in item.fields) if was else "unknown"
+        old = item.seen_in(was) if was else "unknown"
         lines.append(f"changed {item.shown()} (was {old})")
     summary = (
         f"{provider.label}: {len(changes)} changed, {len(step.items) - len(changes)} already "

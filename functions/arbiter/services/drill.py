@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -243,10 +243,6 @@ def _voip_check(step: AnyStep, active: SiteName, tools: DrillTools) -> tuple[str
     return step.name, lambda: _voip(step, active, tools)
 
 
-def _fields(fields: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in fields.items())
-
-
 def _voip(step: VoipStep, active: SiteName, tools: DrillTools) -> _Outcome:
     """Every item must have the active site's fields; one the provider leaves out of its
     answer (the generic webhook, when its endpoint does not say) cannot be checked."""
@@ -258,26 +254,25 @@ def _voip(step: VoipStep, active: SiteName, tools: DrillTools) -> _Outcome:
         found = provider.read(step)
     except ArbiterError as exc:
         return _Outcome(DrillStatus.FAIL, _unreadable(provider.label, exc))
-    old = {item.item: item.fields for item in step.old}
+    old = {item.item: item for item in step.old}
     wrong, unchecked, lines = [], [], []
     for item in step.items:
         have = found.get(item.item)
         if have is None:
             unchecked.append(item.item)
             lines.append(f"unchecked {item.item}: {provider.label} does not report it")
-        elif _matches(have, item.fields):
+        elif item.served_by(have):
             lines.append(f"ok        {item.shown()}")
         else:
             wrong.append(item.item)
             where = (
                 f"routed to the {active.other.value} site"
-                if _matches(have, old.get(item.item, {}))
+                if item.item in old and old[item.item].served_by(have)
                 else "routed elsewhere"
             )
-            has = _fields({k: have.get(k) for k in item.fields})
             lines.append(
-                f"WRONG     {item.item}: {where}: has {has}; "
-                f"the {active.value} site needs {_fields(item.fields)}"
+                f"WRONG     {item.item}: {where}: has {item.seen_in(have)}; "
+                f"the {active.value} site needs {item.text()}"
             )
     total = len(step.items)
     if wrong:
@@ -300,10 +295,6 @@ def _voip(step: VoipStep, active: SiteName, tools: DrillTools) -> _Outcome:
     else:
         status, summary = DrillStatus.OK, f"all {total} routed to the {active.value} site"
     return _Outcome(status, f"{provider.label}: {summary}", lines)
-
-
-def _matches(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-    return bool(want) and all(have.get(k) == v for k, v in want.items())
 
 
 # -- fences and hooks --------------------------------------------------------------------
