@@ -435,7 +435,8 @@ class _Demo:
             now_events = [e for e in store.recent_events("web", 50) if e.at == clock.now]
             # The decision, then its runbook's steps, then its close.
             order = {"runbook_step": 1, "runbook_done": 2, "runbook_failed": 2}
-            steps = self._step_order(store, state)
+            has_steps = any(e.kind == "runbook_step" for e in now_events)
+            steps = self._step_order(store, state) if has_steps else {}
             now_events.sort(
                 key=lambda e: (order.get(e.kind, 0), steps.get(e.detail.get("step"), 0))
             )
