@@ -288,10 +288,10 @@ def test_every_alert_arrives_once_after_sns_recovers(world: MemoryWorld) -> None
     sent = world.notifier.take()
     assert len({m.dedupe_key for m in sent}) == len(sent) == 4
     assert [m.subject for m in sent] == [
-        "[arbiter] web: no failover possible",
+        "[arbiter] web: standby secondary (Amsterdam DC) DOWN: no failover possible",
         "[arbiter] web: paused by operator",
         "[arbiter] web: resumed by operator",
-        "[arbiter] web: the standby is no longer DOWN",
+        "[arbiter] web: cleared: standby secondary (Amsterdam DC) DOWN: no failover possible",
     ]
     assert world.store.load(SERVICE).outbox == []
 

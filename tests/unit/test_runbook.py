@@ -159,8 +159,13 @@ def test_report_alert_is_keyed_by_transition_and_outcome() -> None:
     done = StepResult(status=StepStatus.DONE, started_at=T0, duration_ms=10, detail="ok")
     alert = report_alert("arbiter", service, TRANSITION, [(steps[0], done)], T0)
     assert alert.key == "web/run00000007/done"
-    assert alert.body.endswith("Alert id: web/run00000007/done\n")
+    assert "\nAlert id: web/run00000007/done\n" in alert.body
+    assert alert.body.endswith("\nNext:     arbiter status web\n")
+    assert (alert.kind, alert.severity, alert.action) == ("switched", "info", "notify")
     failed = done.model_copy(update={"status": StepStatus.FAILED})
     alert = report_alert("arbiter", service, TRANSITION, [(steps[0], failed)], T0)
     assert alert.key == "web/run00000007/failed"
-    assert 'Next:     arbiter ack --service web --reason "..."' in alert.body
+    last = alert.body.rstrip().splitlines()[-1]
+    assert last.startswith('Next:     arbiter ack web --reason "..."')
+    assert (alert.kind, alert.severity, alert.action) == ("runbook_failed", "critical", "trigger")
+    assert alert.incident == "arbiter/web/switch-failed"

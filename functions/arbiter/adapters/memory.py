@@ -18,7 +18,7 @@ import bisect
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -380,6 +380,7 @@ class Sent:
     subject: str
     message: str
     dedupe_key: str | None
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 class MemoryNotifier:
@@ -397,12 +398,19 @@ class MemoryNotifier:
         with self._lock:
             self.failures = times
 
-    def publish(self, subject: str, message: str, dedupe_key: str | None = None) -> str:
+    def publish(
+        self,
+        subject: str,
+        message: str,
+        dedupe_key: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> str:
         with self._lock:
             if self.failures > 0:
                 self.failures -= 1
                 raise ProviderError("memory notifier publish: failing as told")
-            self.sent.append(Sent(subject[:100], message, dedupe_key or None))
+            values = {k: v for k, v in (attributes or {}).items() if v}
+            self.sent.append(Sent(subject[:100], message, dedupe_key or None, values))
             return f"memory-{next(self._ids)}"
 
     def take(self) -> list[Sent]:

@@ -110,7 +110,14 @@ def cleared_events(
     events = []
     for name in sorted(set(before) - set(after)):
         kind, message = _cleared(name, service, state)
-        events.append(Event(at=now, kind=kind, message=message, alert=True))
+        detail: dict[str, object] = {"condition": name}
+        if name == "standby_down":
+            detail["site"] = state.active.other.value
+        elif name == "no_target":
+            detail.update(site=state.active.value, standby=state.active.other.value)
+        elif name in ("awaiting_operator", "awaiting_sync"):
+            detail["site"] = SiteName.PRIMARY.value
+        events.append(Event(at=now, kind=kind, message=message, alert=True, detail=detail))
     return events
 
 
@@ -127,7 +134,13 @@ class _Conditions:
         self.now_held.add(name)
         if name not in self.before:
             self.events.append(
-                Event(at=self._now, kind=kind, message=message, alert=True, detail=dict(detail))
+                Event(
+                    at=self._now,
+                    kind=kind,
+                    message=message,
+                    alert=True,
+                    detail={"condition": name, **detail},
+                )
             )
 
     def keep(self, name: str) -> None:
@@ -421,6 +434,8 @@ def _choose_target(
             "no_target",
             f"{labels[active]} is DOWN but {labels[other]} is not UP "
             f"({vote.describe(other)}): not switching",
+            site=active.value,
+            standby=other.value,
         )
         return None, ""
     if active is SiteName.PRIMARY and verdict[other] is Health.DOWN:
@@ -429,6 +444,7 @@ def _choose_target(
             "standby_down",
             f"no failover possible: the standby {labels[other]} is DOWN "
             f"({vote.describe(other)}) while {labels[active]} serves",
+            site=other.value,
         )
     if active is SiteName.SECONDARY and verdict[SiteName.PRIMARY] is Health.UP:
         return _failback(service, state, vote, cond, now, gate_open)
@@ -461,6 +477,7 @@ def _failback(
             "awaiting_operator",
             f"{label} is healthy again ({vote.describe(SiteName.PRIMARY)}): awaiting an "
             "operator to switch back",
+            site=SiteName.PRIMARY.value,
         )
         return None, ""
     up_since = state.verdicts[SiteName.PRIMARY].since or now
@@ -484,6 +501,7 @@ def _failback(
         "awaiting_sync",
         f"{label} is healthy again but the failback gate says data is not synced back yet: "
         "staying on the secondary",
+        site=SiteName.PRIMARY.value,
     )
     return None, ""
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from arbiter.core.config import SiteName
+
+Severity = Literal["critical", "error", "warning", "info"]
+"""PagerDuty's four severities; every channel shows them."""
 
 
 class _Model(BaseModel):
@@ -209,3 +213,29 @@ class Alert(_Model):
     subject: str
     body: str
     at: datetime
+    service: str = ""
+    kind: str = ""
+    """The event kind that raised it (``monitor_degraded``, ``switched``, ``paused`` ...)."""
+    severity: Severity = "info"
+    incident: str | None = None
+    """The dedup key of the incident this alert opens or closes (``<app>/<service>/<condition>``):
+    a pager opens an incident under it, and closes it when an alert with ``resolves`` arrives."""
+    resolves: bool = False
+
+    @property
+    def action(self) -> str:
+        """``trigger`` (opens ``incident``), ``resolve`` (closes it) or ``notify`` (neither)."""
+        if self.incident is None:
+            return "notify"
+        return "resolve" if self.resolves else "trigger"
+
+    def attributes(self) -> dict[str, str]:
+        """What a channel needs besides the text: SNS message attributes (strings only)."""
+        found = {
+            "arbiter_service": self.service,
+            "arbiter_kind": self.kind,
+            "arbiter_severity": self.severity,
+            "arbiter_action": self.action,
+            "arbiter_incident": self.incident or "",
+        }
+        return {k: v for k, v in found.items() if v}

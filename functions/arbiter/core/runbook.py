@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from arbiter.core.alerts import next_command, with_key
+from arbiter.core.alerts import FAILED_SWITCH, body_text, next_command
 from arbiter.core.config import (
     Config,
     DnsRecord,
@@ -384,8 +384,6 @@ def render_report(
             f"{_fmt_ms(result_.duration_ms):>8}{detail}"
         )
         lines += [f"      {line}" for line in result_.lines]
-    if result == "failed":
-        lines += ["", f"Next:     {next_command(service.name, 'runbook_failed')}"]
     return subject[:100], "\n".join(lines) + "\n"
 
 
@@ -397,7 +395,18 @@ def report_alert(
     at: datetime,
 ) -> Alert:
     """The report as an outbox entry: one per transition and outcome."""
-    failed = outcome(steps) == "failed"
-    subject, body = render_report(app, service, transition, steps)
+    result = outcome(steps)
+    failed = result == "failed"
+    subject, text = render_report(app, service, transition, steps)
     key = f"{service.name}/run{transition.id:08d}/{'failed' if failed else 'done'}"
-    return Alert(key=key, subject=subject, body=with_key(body, key), at=at)
+    kind = "runbook_failed" if failed else "switched"
+    return Alert(
+        key=key,
+        subject=subject,
+        body=body_text([text], key, next_command(service.name, kind)),
+        at=at,
+        service=service.name,
+        kind=kind,
+        severity="critical" if failed else "warning" if result == "warned" else "info",
+        incident=f"{app}/{service.name}/{FAILED_SWITCH}" if failed else None,
+    )

@@ -68,7 +68,7 @@ def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
         if outcome.state.version == state.version:
             delivery = deliver(rt, name, snap.outbox, now) if snap.outbox else Delivery()
             return Pass(outcome, written=False, attempts=attempt, delivery=delivery)
-        alerts = state_alerts(rt.config.app, name, outcome.state.version, outcome.events)
+        alerts = state_alerts(rt.config.app, service, outcome.state.version, outcome.events)
         try:
             rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
         except ConflictError:

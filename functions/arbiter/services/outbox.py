@@ -41,7 +41,7 @@ def deliver(rt: Runtime, service: str, alerts: Iterable[Alert], now: datetime) -
         try:
             if not rt.store.claim_alert(service, alert.key, now, now + timedelta(seconds=CLAIM)):
                 continue  # another deliverer has it, or it was sent already
-            rt.notifier.publish(alert.subject, alert.body, alert.key)
+            rt.notifier.publish(alert.subject, alert.body, alert.key, alert.attributes())
         except ArbiterError as exc:
             logger.warning(
                 "alert not delivered yet", service=service, key=alert.key, error=str(exc)

@@ -131,7 +131,7 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
             )
             rt.store.append_events(name, [event])
             return {"ok": True, "changed": False, "state": _summary(rt, state)}
-        alerts = state_alerts(rt.config.app, name, outcome.state.version, outcome.events)
+        alerts = state_alerts(rt.config.app, service, outcome.state.version, outcome.events)
         try:
             rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
         except ConflictError:
