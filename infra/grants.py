@@ -5,23 +5,27 @@ failback gates use. Nothing else: a provider no record or route points at grants
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from arbiter.core.config import (
     PHASES,
     Action,
+    Channel,
     CloudflareProvider,
     Config,
     DnsProviderConfig,
+    PagerDutyChannel,
     PowerDnsProvider,
     Rfc2136Provider,
     SiteName,
+    SlackChannel,
     SsmAction,
     TelnyxProvider,
     TwilioProvider,
     VoipMsProvider,
     VoipProviderConfig,
     WebhookAction,
+    WebhookChannel,
     WebhookVoipProvider,
 )
 
@@ -60,6 +64,19 @@ class Needs:
     """Signing keys of the failback gates."""
     act_ssm: list[SsmUse]
     """The Run Commands of SSM fences and hooks."""
+    notify_secrets: list[str] = field(default_factory=list)
+    """The alert channels' credentials: webhook signing keys, Slack webhook URLs, PagerDuty
+    routing keys."""
+
+
+def channel_secret(channel: Channel) -> str | None:
+    if isinstance(channel, WebhookChannel):
+        return channel.secret
+    if isinstance(channel, SlackChannel):
+        return channel.webhook_url_secret
+    if isinstance(channel, PagerDutyChannel):
+        return channel.routing_key_secret
+    return None  # chatbot: the notify function publishes to the stack's own topic
 
 
 def provider_secret(settings: DnsProviderConfig) -> str | None:
@@ -130,4 +147,7 @@ def needs(config: Config) -> Needs:
         for s in config.services
         if s.failback.gate is not None and s.failback.gate.secret
     }
-    return Needs(sorted(zones), sorted(secrets), sorted(gates), sorted(uses))
+    channels = {channel_secret(c) for c in config.notifications.channels} - {None}
+    return Needs(
+        sorted(zones), sorted(secrets), sorted(gates), sorted(uses), sorted(map(str, channels))
+    )

@@ -1098,10 +1098,84 @@ class Decision(_Model):
     that is ignored and reported (one alert per region), never applied."""
 
 
+MinSeverity = Literal["critical", "error", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+class _Channel(_Model):
+    name: Annotated[str, Field(pattern=NAME)]
+    """Names the channel in reports (``arbiter notify-test``) and metrics."""
+    min_severity: MinSeverity = "info"
+    """Alerts below this severity are not sent here. An alert that closes an incident this
+    channel was sent always goes (a resolve is never filtered out)."""
+    call_timeout: ApiTimeout = 10.0
+
+
+class WebhookChannel(_Channel):
+    """A generic JSON webhook: every alert as one signed POST (the same HMAC headers as the
+    runbook's webhooks)."""
+
+    type: Literal["webhook"]
+    url: WebUrl
+    secret: SecretRef
+    """Name or ARN of the Secrets Manager secret holding the signing key."""
+    verify_tls: bool = True
+
+
+class SlackChannel(_Channel):
+    """A Slack incoming webhook. Its URL is a credential: it lives in Secrets Manager."""
+
+    type: Literal["slack"]
+    webhook_url_secret: SecretRef
+    """Name or ARN of the secret whose value is the ``https://hooks.slack.com/services/...``
+    URL."""
+
+
+class ChatbotChannel(_Channel):
+    """Slack through AWS Chatbot: the stack creates the Chatbot channel configuration and a
+    topic it listens to; alerts are posted there as Chatbot custom notifications. The Slack
+    workspace must be authorized in the Chatbot console once, by hand (AWS's rule)."""
+
+    type: Literal["chatbot"]
+    slack_workspace_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{9,15}$")]
+    slack_channel_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{9,15}$")]
+
+
+class PagerDutyChannel(_Channel):
+    """PagerDuty Events API v2: a condition's alert triggers an incident under its dedup key,
+    the alert that announces the condition cleared resolves it. Alerts that open no incident
+    (a switch made, a pause) go as change events when ``changes`` is true."""
+
+    type: Literal["pagerduty"]
+    routing_key_secret: SecretRef
+    """Name or ARN of the secret holding the integration's 32-character routing key."""
+    base_url: WebUrl = "https://events.pagerduty.com"
+    changes: bool = True
+    min_severity: MinSeverity = "warning"
+
+
+Channel = Annotated[
+    WebhookChannel | SlackChannel | ChatbotChannel | PagerDutyChannel,
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES = ("webhook", "slack", "chatbot", "pagerduty")
+
+
 class Notifications(_Model):
     emails: list[
         Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), AfterValidator(_printable)]
     ] = Field(default_factory=list)
+    """Subscribed to the alerts topic: each address gets one confirmation email at the first
+    deploy, and must confirm it."""
+    channels: list[Channel] = Field(default_factory=list)
+    """Where alerts go besides email: delivered by the notify function, each channel on its
+    own (one failing never holds another back)."""
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, channels: list[Any]) -> list[Any]:
+        _reject_duplicates([c.name for c in channels])
+        return channels
 
 
 class Config(_Model):
