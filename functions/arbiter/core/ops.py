@@ -182,6 +182,7 @@ def stream_failure_alert(app: str, record: Mapping[str, Any], now: datetime) -> 
     count = f"{size} observation{'' if size == 1 else 's'}" if size else "observations"
     at = _when(record.get("timestamp"), now)
     error = _text(_dict(record.get("responseContext")).get("functionError")) or "none given"
+    first = _text(info.get("approximateArrivalOfFirstRecord"))
     lines = [
         f"The decide function could not process a batch of {count} from the table's stream, "
         f"and Lambda gave up on it ({condition or 'no condition given'}). Those probe rounds "
@@ -190,7 +191,7 @@ def stream_failure_alert(app: str, record: Mapping[str, Any], now: datetime) -> 
         "",
         f"Function: {function or '?'}",
         f"Error:    {error}",
-        f"Batch:    {size or '?'} records, first at {_text(info.get('approximateArrivalOfFirstRecord')) or '?'}",
+        f"Batch:    {size or '?'} records, first at {first or '?'}",
         f"Shard:    {_text(info.get('shardId')) or '?'}",
         f"At:       {at.isoformat()}",
     ]
@@ -223,12 +224,15 @@ def invoke_failure_alert(app: str, record: Mapping[str, Any], now: datetime) -> 
     service = _text(request.get("service")) or _text(drill.get("service"))
     transition = request.get("transition")
     name = function.rpartition(":")[2] if function else "act"
-    what = f"switch #{transition}" if isinstance(transition, int) else "drill" if drill else "a call"
+    what = (
+        f"switch #{transition}" if isinstance(transition, int) else "drill" if drill else "a call"
+    )
     at = _when(record.get("timestamp"), now)
+    gave_up = _gave_up(condition, tries, "invocation")
     lines = [
         f"The function {name} failed on {what}"
         + (f" of {service}" if service else "")
-        + f" and Lambda gave up ({_gave_up(condition, tries, 'invocation')}): {error or 'no error message'}.",
+        + f" and Lambda gave up ({gave_up}): {error or 'no error message'}.",
         *(
             [
                 "The switch's runbook may have stopped half-way: DNS, VoIP and hooks may be "
@@ -248,7 +252,9 @@ def invoke_failure_alert(app: str, record: Mapping[str, Any], now: datetime) -> 
     critical = isinstance(transition, int) and bool(service)
     return Alert(
         key=key,
-        subject=subject(app, service or MONITOR, f"act function failed on {what} ({error or condition})"),
+        subject=subject(
+            app, service or MONITOR, f"act function failed on {what} ({error or condition})"
+        ),
         body=body_text(lines, key, f"{step}   (then: {_logs_command(function, region)})"),
         at=at,
         service=service or MONITOR,
