@@ -70,7 +70,7 @@ def wants(min_severity: str, alert: Alert) -> bool:
     return alert.resolves or SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[min_severity]
 
 
-def test_alerts(app: str, operator: str, now: datetime, incident: bool) -> list[Alert]:
+def trial_alerts(app: str, operator: str, now: datetime, incident: bool) -> list[Alert]:
     """What ``arbiter notify-test`` sends one channel: one clearly marked info alert, or (for a
     pager, ``incident``) a trigger and the resolve that closes it at once."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from arbiter import runtime
 from arbiter.core.config import validation_messages
 from arbiter.core.errors import ArbiterError
-from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, test_alerts
+from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, trial_alerts
 from arbiter.observability import MetricUnit, logger, metrics
 from arbiter.services.notify import deliver, test_channels
 
@@ -118,7 +118,7 @@ def _notify_test(event: dict[str, Any]) -> dict[str, Any]:
     results = [
         r.as_dict() for r in test_channels(rt.config, rt.alert_channels(), request.operator, now)
     ]
-    (alert,) = test_alerts(rt.config.app, request.operator, now, incident=False)
+    (alert,) = trial_alerts(rt.config.app, request.operator, now, incident=False)
     try:
         message_id = rt.notifier.publish(alert.subject, alert.body, alert.key, {})
         email = {"ok": True, "detail": f"published {message_id} to the alerts topic"}

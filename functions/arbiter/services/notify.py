@@ -22,7 +22,7 @@ from arbiter.adapters.store import Store
 from arbiter.core.config import Config
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Alert
-from arbiter.core.ops import test_alerts, wants
+from arbiter.core.ops import trial_alerts, wants
 from arbiter.observability import count_per_channel, logger
 
 MARKER_TTL = timedelta(days=1)
@@ -110,7 +110,7 @@ def test_channels(
     a PagerDuty channel gets a trigger and, at once, its resolve (no incident stays open)."""
     results = []
     for settings in config.notifications.channels:
-        alerts = test_alerts(config.app, operator, now, incident=settings.type == "pagerduty")
+        alerts = trial_alerts(config.app, operator, now, incident=settings.type == "pagerduty")
         started = timer()
         details = []
         try:
