@@ -21,8 +21,8 @@ ALARM = {
     "AWSAccountId": "123456789012",
     "AlarmConfigurationUpdatedTimestamp": "2025-06-01T10:00:00.000+0000",
     "NewStateValue": "ALARM",
-    "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [412.0 (05/06/25 18:20:00)] "
-    "was greater than the threshold (300.0).",
+    "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints "
+    "[412.0 (05/06/25 18:20:00)] was greater than the threshold (300.0).",
     "StateChangeTime": "2025-06-05T18:21:07.123+0000",
     "Region": "EU (Ireland)",
     "AlarmArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:DecideStale",
@@ -66,7 +66,8 @@ STREAM_FAILURE = {
         "approximateArrivalOfFirstRecord": "2025-06-05T18:21:49Z",
         "approximateArrivalOfLastRecord": "2025-06-05T18:21:50Z",
         "batchSize": 12,
-        "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/arbiter/stream/2025-04-23T13:37:16.991",
+        "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/arbiter/stream/"
+        "2025-04-23T13:37:16.991",
     },
 }
 ACT_FAILURE = {
