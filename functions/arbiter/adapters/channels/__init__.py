@@ -14,11 +14,15 @@ Every channel follows one contract (``tests/contract/test_channel_*.py``):
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from arbiter.adapters.http import mask
 from arbiter.core.config import Config
 
 if TYPE_CHECKING:
@@ -53,6 +57,40 @@ class ChannelDeps:
     """The ARN of the topic AWS Chatbot listens to (env ``ARBITER_CHATBOT_TOPIC_ARN``)."""
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+
+
+class _Masked(logging.Filter):
+    """Rewrites log records that name a secret (urllib3 logs each request's path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self.lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            masked = mask(text, self.secrets)
+            if masked != text:
+                record.msg, record.args = masked, ()
+        return True
+
+
+_MASK = _Masked()
+logging.getLogger("urllib3.connectionpool").addFilter(_MASK)
+
+
+@contextmanager
+def hidden_in_logs(*secrets: str) -> Iterator[None]:
+    """While this runs, urllib3's DEBUG lines (which name each request's path and query) show
+    ``***`` instead of any of ``secrets``."""
+    with _MASK.lock:
+        _MASK.secrets.update(s for s in secrets if s)
+    try:
+        yield
+    finally:
+        with _MASK.lock:
+            _MASK.secrets.difference_update(secrets)
 
 
 def _webhook(settings: Any, deps: ChannelDeps) -> AlertChannel:

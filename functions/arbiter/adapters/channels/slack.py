@@ -17,15 +17,11 @@ what to do. 429 (``Retry-After``) and 5xx are retried while ``call_timeout`` all
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from arbiter.adapters.channels import ChannelDeps, Sent
-from arbiter.adapters.http import Answer, HttpApi, mask
+from arbiter.adapters.channels import ChannelDeps, Sent, hidden_in_logs
+from arbiter.adapters.http import Answer, HttpApi
 from arbiter.core.config import SlackChannel
 from arbiter.core.errors import ProviderRejected
 from arbiter.core.model import Alert
@@ -86,38 +82,6 @@ def describe(answer: Answer) -> str:
     return ERRORS.get(code, code)
 
 
-class _Masked(logging.Filter):
-    """Rewrites log records that name a secret (urllib3 logs each request's path)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-        self.lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            text = record.getMessage()
-            masked = mask(text, self.secrets)
-            if masked != text:
-                record.msg, record.args = masked, ()
-        return True
-
-
-_MASK = _Masked()
-logging.getLogger("urllib3.connectionpool").addFilter(_MASK)
-
-
-@contextmanager
-def _hidden(*secrets: str) -> Iterator[None]:
-    with _MASK.lock:
-        _MASK.secrets.update(s for s in secrets if s)
-    try:
-        yield
-    finally:
-        with _MASK.lock:
-            _MASK.secrets.difference_update(secrets)
-
-
 class SlackChannelSender:
     def __init__(self, settings: SlackChannel, deps: ChannelDeps) -> None:
         self.name = settings.name
@@ -150,7 +114,7 @@ class SlackChannelSender:
     def send(self, alert: Alert) -> Sent:
         api = self._client()
         path = urlsplit(self._url).path
-        with _hidden(self._url, path):
+        with hidden_in_logs(self._url, path):
             answer = api.call(
                 "POST", api.base_url, op="post", body=message(alert), secrets=[self._url, path]
             )

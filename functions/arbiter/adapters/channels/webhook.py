@@ -15,8 +15,9 @@ message.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from arbiter.adapters.channels import ChannelDeps, Sent
+from arbiter.adapters.channels import ChannelDeps, Sent, hidden_in_logs
 from arbiter.adapters.hooks import Stamps, encode, post, signed_headers
 from arbiter.adapters.http import MAX_RETRY_AFTER, RetryLater, mask, retry_after
 from arbiter.core.config import WebhookChannel
@@ -60,14 +61,15 @@ class WebhookChannelSender:
                 break
             headers = signed_headers(key.encode(), body, self._stamps.next(), alert.key)
             try:
-                reply = post(
-                    self.settings.url,
-                    body,
-                    headers,
-                    min(timeout, left),
-                    self.settings.verify_tls,
-                    label=self.label,
-                )
+                with hidden_in_logs(*_where(self.settings.url)):
+                    reply = post(
+                        self.settings.url,
+                        body,
+                        headers,
+                        min(timeout, left),
+                        self.settings.verify_tls,
+                        label=self.label,
+                    )
             except ProviderError as exc:
                 last = exc
             else:
@@ -88,6 +90,12 @@ class WebhookChannelSender:
                 break
             self._deps.sleep(pause)
         raise last
+
+
+def _where(url: str) -> list[str]:
+    """The URL's parts urllib3 logs that may carry a token: its path and query."""
+    parts = urlsplit(url)
+    return [p for p in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.query) if p]
 
 
 def _said(body: bytes) -> str:
