@@ -224,7 +224,7 @@ def test_a_message_published_by_hand_is_an_info_notice_keyed_by_its_id() -> None
 def test_min_severity_filters_all_but_resolves(
     minimum: str, severity: str, resolves: bool, sent: bool
 ) -> None:
-    alert = Alert(key="k", subject="s", body="b", at=NOW, severity=severity,  # type: ignore[arg-type]
+    alert = Alert(key="k", subject="s", body="b", at=NOW, severity=severity,
                   incident="i" if resolves else None, resolves=resolves)  # fmt: skip
     assert wants(minimum, alert) is sent
 
