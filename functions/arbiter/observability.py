@@ -18,4 +18,18 @@ def count_per_service(name: str, value: float, service: str) -> None:
         m.add_dimension(name="service", value=service)
 
 
-__all__ = ["NAMESPACE", "MetricUnit", "count_per_service", "logger", "metrics"]
+def count_per_channel(name: str, value: float, channel: str) -> None:
+    """Emit ``name`` now with only the alert ``channel``'s name as its dimension (the notify
+    function's ``ChannelDeliveries`` and ``ChannelFailures``)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as m:
+        m.add_dimension(name="channel", value=channel)
+
+
+__all__ = [
+    "NAMESPACE",
+    "MetricUnit",
+    "count_per_channel",
+    "count_per_service",
+    "logger",
+    "metrics",
+]

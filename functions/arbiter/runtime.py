@@ -48,6 +48,10 @@ class Runtime:
     actions: ActionRunner | None = None
     """Runs fences and hooks (``adapters/actions``); None: none can run (a config with
     fences or hooks needs one)."""
+    channels: Mapping[str, Any] | None = None
+    """The config's alert channels by name (``adapters/channels``: ``Channels``, or a plain
+    dict of fakes in tests); None: built on first use by ``channels_factory``."""
+    channels_factory: Callable[[], Mapping[str, Any]] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
     sleep: Callable[[float], None] = time.sleep
@@ -58,6 +62,14 @@ class Runtime:
 
             self.authority = DnsAuthority()
         return self.authority
+
+    def alert_channels(self) -> Mapping[str, Any]:
+        """The channels, built (and their code imported) only by the function that sends."""
+        if self.channels is None:
+            if self.channels_factory is None:
+                raise FatalError("no alert channels are configured for this runtime")
+            self.channels = self.channels_factory()
+        return self.channels
 
     def action_runner(self) -> ActionRunner:
         if self.actions is None:
@@ -141,7 +153,25 @@ def from_env() -> Runtime:
         hooks=WebhookClient(keys),
         voip=VoipProviders(config, deps),
         actions=Actions(keys.get, _client, home),
+        channels_factory=lambda: channels_from(config, deps.secret),
     )
+
+
+def channels_from(
+    config: Config, secret: Callable[[str], str], region: str | None = None
+) -> Mapping[str, Any]:
+    """The config's alert channels: secrets through ``secret``, the chatbot channel's topic
+    from ``ARBITER_CHATBOT_TOPIC_ARN``. Imported here, not at the top: only the notify
+    function (and ``arbiter notify-test``) sends to channels."""
+    from arbiter.adapters.channels import ChannelDeps, Channels
+
+    deps = ChannelDeps(
+        secret=secret,
+        app=config.app,
+        aws=lambda name: _client(name, region),
+        chatbot_topic=os.environ.get("ARBITER_CHATBOT_TOPIC_ARN", ""),
+    )
+    return Channels(config, deps)
 
 
 _current: Runtime | None = None

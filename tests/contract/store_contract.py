@@ -216,6 +216,28 @@ class StoreContract:
         assert store.claim_alert(SVC, "a", s(60.000001), s(120))
         assert outbox(store) == ["a"]  # a claim does not remove it
 
+    # -- channel deliveries (the notify function's markers) --------------------------------
+
+    def test_a_delivery_is_claimed_once_then_marked_delivered(self, store: Store) -> None:
+        later = s(86400)
+        assert store.claim_delivery("web/v1/00/pd", s(0), s(60), later) == "claimed"
+        assert store.claim_delivery("web/v1/00/pd", s(1), s(61), later) == "busy"
+        assert store.claim_delivery("web/v1/00/slack", s(1), s(61), later) == "claimed"
+        store.settle_delivery("web/v1/00/pd", delivered=True)
+        assert store.claim_delivery("web/v1/00/pd", s(120), s(180), later) == "delivered"
+
+    def test_a_failed_delivery_can_be_claimed_again_at_once(self, store: Store) -> None:
+        later = s(86400)
+        assert store.claim_delivery("k/hook", s(0), s(60), later) == "claimed"
+        store.settle_delivery("k/hook", delivered=False)
+        assert store.claim_delivery("k/hook", s(1), s(61), later) == "claimed"
+
+    def test_an_abandoned_delivery_claim_lapses(self, store: Store) -> None:
+        later = s(86400)
+        assert store.claim_delivery("k/hook", s(0), s(60), later) == "claimed"
+        assert store.claim_delivery("k/hook", s(60), s(120), later) == "busy"  # after, not at
+        assert store.claim_delivery("k/hook", s(60.5), s(120), later) == "claimed"
+
     def test_a_released_alert_can_be_claimed_at_once(self, store: Store) -> None:
         store.save_state(decided(1), 0, [], [alert("a")])
         assert store.claim_alert(SVC, "a", s(0), s(60))

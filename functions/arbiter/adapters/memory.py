@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter.adapters.store import (
     MAX_TRANSACTION,
+    Claim,
     Lease,
     RunRecord,
     Snapshot,
@@ -93,12 +94,18 @@ def _stamp(at: datetime) -> datetime:
     return datetime.fromisoformat(_ts(at))
 
 
+_DELIVERED = "delivered"
+"""Sorts after every table stamp; never compared, only matched."""
+
+
 class MemoryStore:
     """The Store port in memory, with DynamoStore's semantics and exceptions."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._services: dict[str, _Items] = {}
+        self._deliveries: dict[str, str] = {}
+        """Delivery key -> its claim's end (a table stamp), or _DELIVERED."""
         self.reads = 0
         """Read requests, counted as DynamoStore counts them (one per Query or GetItem)."""
 
@@ -334,6 +341,27 @@ class MemoryStore:
     def delete_alert(self, service: str, key: str) -> None:
         with self._lock:
             self._items(service).outbox.pop(key, None)
+
+    # -- channel deliveries ---------------------------------------------------------------
+
+    def claim_delivery(self, key: str, now: datetime, until: datetime, expires: datetime) -> Claim:
+        """DynamoStore's marker; ``expires`` is its TTL, kept here as the table may keep it."""
+        with self._lock:
+            held = self._deliveries.get(key)
+            if held is not None:
+                if held == _DELIVERED:
+                    return "delivered"
+                if not held < _ts(now):
+                    return "busy"
+            self._deliveries[key] = _ts(until)
+            return "claimed"
+
+    def settle_delivery(self, key: str, delivered: bool) -> None:
+        with self._lock:
+            if delivered:
+                self._deliveries[key] = _DELIVERED
+            else:
+                self._deliveries.pop(key, None)
 
     # -- for tests ----------------------------------------------------------------------
 

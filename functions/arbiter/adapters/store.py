@@ -14,6 +14,10 @@ Items (``pk`` = ``SVC#<service>``):
 - ``RUN#<transition id>``: a runbook's frozen plan and its stored progress, one map entry
   per step.
 
+Outside the services' partitions, ``pk`` = ``DELIVERY#<message key>/<channel>``, ``sk`` =
+``DELIVERY``: the notify function's marker that one alert reached one channel (or is being
+sent there until ``claimed_until``), expiring via ``expires_at``.
+
 The control items share the ``STATE`` prefix, so one consistent Query reads the state, the
 lease and the pending alerts together. The item shapes are this module's own; the core's
 models are mapped at this boundary.
@@ -26,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -44,6 +48,8 @@ from arbiter.core.runbook import Plan, StepResult, StepStatus
 STATE_SK = "STATE"
 LEASE_SK = "STATE#LEASE"
 OUTBOX = "STATE#OUT#"
+DELIVERY = "DELIVERY"
+Claim = Literal["claimed", "delivered", "busy"]
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",
     "TransactionConflictException",
@@ -152,6 +158,10 @@ class Store(Protocol):
     def claim_alert(self, service: str, key: str, now: datetime, until: datetime) -> bool: ...
     def release_alert(self, service: str, key: str) -> None: ...
     def delete_alert(self, service: str, key: str) -> None: ...
+    def claim_delivery(
+        self, key: str, now: datetime, until: datetime, expires: datetime
+    ) -> Claim: ...
+    def settle_delivery(self, key: str, delivered: bool) -> None: ...
 
 
 class _DynamoApi(AwsApi):
@@ -624,3 +634,42 @@ class DynamoStore:
 
     def delete_alert(self, service: str, key: str) -> None:
         self._call("delete_item", Key=self._state_key(service, f"{OUTBOX}{key}"))
+
+    # -- channel deliveries (the notify function) ---------------------------------------
+
+    def _delivery_key(self, key: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{DELIVERY}#{key}"}, "sk": {"S": DELIVERY}}
+
+    def claim_delivery(self, key: str, now: datetime, until: datetime, expires: datetime) -> Claim:
+        """Take ``key`` (one alert to one channel) for sending until ``until``: ``delivered``
+        when it was sent already, ``busy`` while another invocation holds it."""
+        try:
+            self._call(
+                "put_item",
+                Item={
+                    **self._delivery_key(key),
+                    "claimed_until": {"S": _ts(until)},
+                    "expires_at": {"N": str(int(expires.timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR "
+                "(attribute_not_exists(delivered) AND claimed_until < :now)",
+                ExpressionAttributeValues={":now": {"S": _ts(now)}},
+            )
+        except ConflictError:
+            self.reads += 1
+            item = self._call("get_item", Key=self._delivery_key(key), ConsistentRead=True)
+            return "delivered" if "delivered" in item.get("Item", {}) else "busy"
+        return "claimed"
+
+    def settle_delivery(self, key: str, delivered: bool) -> None:
+        """Sent: mark it, so a redelivered message skips this channel. Not sent: let the next
+        attempt claim it at once."""
+        if delivered:
+            self._call(
+                "update_item",
+                Key=self._delivery_key(key),
+                UpdateExpression="SET delivered = :yes REMOVE claimed_until",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        else:
+            self._call("delete_item", Key=self._delivery_key(key))
