@@ -16,6 +16,7 @@ from arbiter.handlers.events import (
     StreamEvent,
     stream_services,
 )
+from arbiter.handlers.notify import NotifyEvent, NotifyTestEvent
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODELS = {
@@ -24,6 +25,8 @@ MODELS = {
     "decide-stream": StreamEvent,
     "act": ActEvent,
     "act-drill": DrillEvent,
+    "notify-test": NotifyTestEvent,
+    "notify-sns-alarm": NotifyEvent,
 }
 
 
