@@ -12,6 +12,7 @@ config's check names, so the per-check widgets' dimensions are met.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,20 +128,34 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+@dataclass(frozen=True)
+class Printed:
+    """One handler run: the EMF lines it printed and the log records it made."""
+
+    handler: str
+    output: str
+    logs: list[logging.LogRecord]
+
+
 @pytest.fixture
-def emitted(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[list[Emitted]]:
-    """The metrics that the four handlers print through a failover whose runbook fails."""
+def printed(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[list[Printed]]:
+    """What the four handlers emit through a failover whose runbook fails, an ack and switch
+    back, and a drill."""
     # The demo disables metrics for the process, and Powertools then keeps what it was given.
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.clear_metrics()
-    found: list[Emitted] = []
+    caplog.set_level(logging.INFO)
+    found: list[Printed] = []
 
     def run(handler: Any, event: Any, name: str) -> Any:
         capsys.readouterr()
+        caplog.clear()
         answer = handler(event, LocalContext())
-        found.extend(emf_metrics(capsys.readouterr().out, name))
+        found.append(Printed(name, capsys.readouterr().out, list(caplog.records)))
         return answer
 
     with mock_aws(), HttpSite() as site:
@@ -186,6 +201,22 @@ def emitted(
     yield found
 
 
+@pytest.fixture
+def emitted(printed: list[Printed]) -> list[Emitted]:
+    return [m for run in printed for m in emf_metrics(run.output, run.handler)]
+
+
+def logged(printed: list[Printed], handler: str, message: str) -> list[dict[str, Any]]:
+    """The fields of the records ``handler`` logged with ``message``."""
+    return [
+        vars(record)
+        for run in printed
+        if run.handler == handler
+        for record in run.logs
+        if record.getMessage() == message
+    ]
+
+
 def _with_zone(config: Any, zone_id: str) -> Any:
     service = config.services[0]
     record = service.dns.records[0].model_copy(update={"zone": zone_id})
@@ -209,3 +240,23 @@ def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted(
     )
     seen = sorted({(e.name, e.handler, tuple(sorted(e.dimensions))) for e in emitted})
     assert missing == [], f"never emitted: {missing}; emitted: {seen}"
+
+
+def test_the_timeline_widget_lists_lines_the_handlers_log(
+    example: dict[str, Template], printed: list[Printed]
+) -> None:
+    """The dashboard's Logs Insights query selects ``timeline`` (decide: one per event),
+    ``runbook`` (act) and ``override`` (override) lines; each carries the fields it shows."""
+    (dashboard,) = example["arbiter-control"].find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    (query,) = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    timeline = logged(printed, "decide", "timeline")
+    assert {"verdict", "switch"} <= {line["kind"] for line in timeline}
+    assert all(line["service"] == "web" and line["text"] for line in timeline)
+    runbooks = logged(printed, "act", "runbook")
+    assert {line["outcome"] for line in runbooks} == {"failed", "done"}
+    commands = logged(printed, "override", "override")
+    assert {line["command"] for line in commands} == {"status", "ack", "switch"}
+    for message in ("timeline", "runbook", "override"):
+        assert f'message = "{message}"' in query
+    assert 'command != "status"' in query

@@ -159,9 +159,7 @@ def test_chatbot_channel_configuration_posts_only(with_channels: dict[str, Templ
     assert render(props["GuardrailPolicies"]) == ["arn:aws:iam::aws:policy/AWSDenyAll"]
     role = props["IamRoleArn"]["Fn::GetAtt"][0]
     (role_props,) = [
-        r["Properties"]
-        for i, r in control.find_resources("AWS::IAM::Role").items()
-        if i == role
+        r["Properties"] for i, r in control.find_resources("AWS::IAM::Role").items() if i == role
     ]
     assert "ManagedPolicyArns" not in role_props and "Policies" not in role_props
     assert not [
