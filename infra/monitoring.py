@@ -606,7 +606,7 @@ def rows(widgets: Sequence[cloudwatch.IWidget]) -> list[list[cloudwatch.IWidget]
     """Consecutive widgets side by side while they fit the 24-unit width; a phone shows
     them one under the other in the same order."""
     out: list[list[cloudwatch.IWidget]] = []
-    used = FULL
+    used: float = FULL
     for widget in widgets:
         width = widget.width
         if used + width > FULL:

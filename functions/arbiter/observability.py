@@ -52,8 +52,8 @@ def emit(
         return
     batch = EphemeralMetrics(namespace=NAMESPACE, service=service)
     batch.add_dimension(name="service", value=service)
-    for key, value in dimensions.items():
-        batch.add_dimension(name=key, value=value)
+    for key, label in dimensions.items():
+        batch.add_dimension(name=key, value=label)
     for extra in also:
         batch.add_dimensions(**extra)
     for name, value in values.items():

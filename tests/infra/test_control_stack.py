@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.helpers import actions, logical_id, policy_statements, render, resources
+from tests.infra.helpers import actions, logical_id, policy_statements, resources
 
 pytestmark = pytest.mark.infra
 

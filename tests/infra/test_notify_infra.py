@@ -24,7 +24,8 @@ pytestmark = pytest.mark.infra
 
 CONTROL = "arbiter-control"
 CHANNELS = [
-    {"type": "webhook", "name": "ops-hook", "url": "https://hooks.example.com/a", "secret": "arbiter/hook"},
+    {"type": "webhook", "name": "ops-hook", "url": "https://hooks.example.com/a",
+     "secret": "arbiter/hook"},
     {"type": "slack", "name": "slack-oncall", "webhook_url_secret": "arbiter/slack-url"},
     {"type": "pagerduty", "name": "pd", "routing_key_secret": "arbiter/pd-key"},
     {

@@ -93,7 +93,8 @@ def _record(name: str, done: Pass) -> dict[str, Any]:
     if outcome.transition is not None:
         metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)
     # 0 included, like AlertsPending: the graph shows a pass that started the act function.
-    metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=int(done.invoke_failed))
+    failed = int(done.invoke_failed)
+    metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=failed)
     return result
 
 
@@ -115,7 +116,7 @@ def _service_metrics(config: Config, state: ServiceState, now: datetime) -> None
         config.decision.clock_skew,
     )
     newest = [t.last_round_at for t in state.regions.values() if t.last_round_at is not None]
-    values = {
+    values: dict[str, float] = {
         "ActiveSite": ACTIVE_SITE[state.active],
         "Paused": int(state.paused),
         "Failed": int(state.status is Status.FAILED),
