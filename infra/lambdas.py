@@ -59,6 +59,9 @@ PROBE = FunctionSpec("probe", timeout_s=60, memory_mb=512)
 DECIDE = FunctionSpec("decide", timeout_s=60)
 ACT = FunctionSpec("act", timeout_s=300)
 OVERRIDE = FunctionSpec("override", timeout_s=30)
+NOTIFY = FunctionSpec("notify", timeout_s=60)
+"""Renders the ops topic's machine payloads into alerts and delivers every alert to the
+configured channels (webhook, Slack, Chatbot, PagerDuty)."""
 
 
 def probe_spec(config: Config) -> FunctionSpec:
@@ -90,6 +93,20 @@ def table_name(config: Config) -> str:
 
 def topic_name(config: Config) -> str:
     return f"{config.app}-alerts"
+
+
+def ops_topic_name(config: Config) -> str:
+    """Machine payloads (alarm changes, failed stream batches, failed act invocations) for the
+    notify function to render; no person subscribes to it."""
+    return f"{config.app}-ops"
+
+
+def chatbot_topic_name(config: Config) -> str:
+    return f"{config.app}-chatbot"
+
+
+def notify_dlq_name(config: Config) -> str:
+    return f"{config.app}-notify-dlq"
 
 
 def base_environment(config: Config) -> dict[str, str]:

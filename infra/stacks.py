@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -17,17 +18,22 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from arbiter.core.config import Config
+from arbiter.core.config import ChatbotChannel, Config
 from infra import grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
+    NOTIFY,
     TABLE_ITEM_ACTIONS,
     act_spec,
     allow,
     arbiter_function,
     base_environment,
+    chatbot_topic_name,
+    notify_dlq_name,
+    ops_topic_name,
     override_spec,
     probe_spec,
     table_name,
@@ -53,21 +59,50 @@ def schedule_minutes(interval: float) -> int:
     return max(1, int(interval) // 60)
 
 
+TABLE_REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+
+
 def alerts_topic(scope: Construct, config: Config) -> sns.Topic:
-    topic = sns.Topic(
-        scope,
-        "Alerts",
-        topic_name=topic_name(config),
-        display_name=f"Arbiter ({config.app})",
-        enforce_ssl=True,
-    )
+    """The one topic people subscribe to: one confirmation email per address, at the first
+    deploy (no other stack has a topic with email subscriptions)."""
+    topic = _topic(scope, "Alerts", topic_name(config), f"Arbiter ({config.app})", config)
     for email in config.notifications.emails:
         topic.add_subscription(subscriptions.EmailSubscription(email))
     return topic
 
 
+def _topic(
+    scope: Construct, construct_id: str, name: str, display: str, config: Config
+) -> sns.Topic:
+    """A topic that takes TLS only (its resource policy replaces SNS's default one), so the
+    app's CloudWatch alarms are allowed to publish to it by name."""
+    topic = sns.Topic(scope, construct_id, topic_name=name, display_name=display, enforce_ssl=True)
+    stack = Stack.of(scope)
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AlarmsOfThisApp",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=f"{config.app}-*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                },
+            },
+        )
+    )
+    return topic
+
+
 class ControlStack(Stack):
-    """The table, the alerts topic, decide / act / override, the dashboard and alarms."""
+    """The table, the alerts and ops topics, decide / act / override / notify, the dashboard
+    and the alarms."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: Config, asset: Path, **kwargs: Any
@@ -85,9 +120,12 @@ class ControlStack(Stack):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=TABLE_REMOVAL[config.table.removal],
         )
         self.topic = alerts_topic(self, config)
+        self.ops = _topic(
+            self, "Ops", ops_topic_name(config), f"Arbiter ops ({config.app})", config
+        )
 
         code = lambda_.Code.from_asset(str(asset))
         environment = {**base_environment(config), "ARBITER_TOPIC_ARN": self.topic.topic_arn}
@@ -99,8 +137,9 @@ class ControlStack(Stack):
         override = arbiter_function(
             self, override_spec(config), config=config, code=code, environment=with_act
         )
+        notify = self._notify(config, code, environment)
 
-        for function in (decide, act, override):
+        for function in (decide, act, override, notify):
             allow(function, TABLE_ITEM_ACTIONS, [self.table.table_arn])
             self.topic.grant_publish(function)
         for caller in (decide, override):
@@ -114,9 +153,11 @@ class ControlStack(Stack):
         self._allow_route53(act, need.act_zones)
         self._allow_secrets(act, need.act_secrets)
         self._allow_secrets(decide, need.decide_secrets)
+        self._allow_secrets(notify, need.notify_secrets)
         self._allow_ssm(act, need.act_ssm)
+        # A failed act invocation is a machine payload: the notify function renders it.
         act.configure_async_invoke(
-            retry_attempts=2, on_failure=destinations.SnsDestination(self.topic)
+            retry_attempts=2, on_failure=destinations.SnsDestination(self.ops)
         )
 
         decide.add_event_source(
@@ -126,7 +167,7 @@ class ControlStack(Stack):
                 batch_size=100,
                 retry_attempts=2,
                 bisect_batch_on_error=True,
-                on_failure=sources.SnsDlq(self.topic),
+                on_failure=sources.SnsDlq(self.ops),
                 filters=[
                     lambda_.FilterCriteria.filter(
                         {
@@ -155,13 +196,91 @@ class ControlStack(Stack):
         if config.drill is not None:
             drill_schedule(self, act, config.drill.schedule)
 
+        alarms = monitoring.Alarms(self, config)
         for function in (decide, act, override):
-            monitoring.errors_alarm(self, function, self.topic)
-        monitoring.dashboard(self, config, [decide, act, override])
+            monitoring.errors_alarm(alarms, function, self.ops)
+        # The notify function's own trouble goes to the alerts topic: email still works.
+        monitoring.errors_alarm(alarms, notify, self.topic)
+        monitoring.dlq_alarm(alarms, self.notify_dlq, self.topic)
+        monitoring.monitor_alarms(alarms, config, decide, self.ops)
+        monitoring.dashboard(
+            self,
+            config,
+            functions=[decide, act, override, notify],
+            timeline=[decide, act, override],
+            decide=decide,
+            alarms=alarms.all,
+        )
 
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "OpsTopicArn", value=self.ops.topic_arn)
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
+        CfnOutput(self, "NotifyFunctionName", value=notify.function_name)
+        CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url(config))
+
+    def _notify(
+        self, config: Config, code: lambda_.Code, environment: dict[str, str]
+    ) -> lambda_.Function:
+        """Subscribed to the alerts topic (every alert, to the channels) and to the ops topic
+        (machine payloads, rendered into one alert each); failures after two retries land in
+        an encrypted dead-letter queue that has its own alarm."""
+        env = {**environment, "ARBITER_OPS_TOPIC_ARN": self.ops.topic_arn}
+        chatbot_topic = self._chatbot(config)
+        if chatbot_topic is not None:
+            env["ARBITER_CHATBOT_TOPIC_ARN"] = chatbot_topic.topic_arn
+        notify = arbiter_function(self, NOTIFY, config=config, code=code, environment=env)
+        if chatbot_topic is not None:
+            chatbot_topic.grant_publish(notify)
+        self.notify_dlq = sqs.Queue(
+            self,
+            "NotifyDeadLetters",
+            queue_name=notify_dlq_name(config),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(
+            self.notify_dlq,
+            "AwsSolutions-SQS3",
+            "This queue is the notify function's dead-letter destination; it has none itself.",
+        )
+        notify.configure_async_invoke(
+            retry_attempts=2, on_failure=destinations.SqsDestination(self.notify_dlq)
+        )
+        for topic in (self.topic, self.ops):
+            topic.add_subscription(subscriptions.LambdaSubscription(notify))
+        return notify
+
+    def _chatbot(self, config: Config) -> sns.Topic | None:
+        """``chatbot`` channels: one topic the notify function publishes Chatbot custom
+        notifications to, and one Slack channel configuration per channel listening to it.
+        Its role has no policy and its guardrail denies everything: it only posts."""
+        channels = [c for c in config.notifications.channels if isinstance(c, ChatbotChannel)]
+        if not channels:
+            return None
+        topic = _topic(
+            self, "Chatbot", chatbot_topic_name(config), f"Arbiter chat ({config.app})", config
+        )
+        role = iam.Role(
+            self,
+            "ChatbotRole",
+            assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
+            description="AWS Chatbot posts Arbiter's alerts; it may do nothing else",
+        )
+        deny_all = iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll")
+        for channel in channels:
+            chatbot.SlackChannelConfiguration(
+                self,
+                f"Chatbot-{channel.name}",
+                slack_channel_configuration_name=f"{config.app}-{channel.name}",
+                slack_workspace_id=channel.slack_workspace_id,
+                slack_channel_id=channel.slack_channel_id,
+                notification_topics=[topic],
+                role=role,
+                guardrail_policies=[deny_all],
+            )
+        return topic
 
     def _allow_secrets(self, function: lambda_.Function, names: list[str]) -> None:
         """Exactly the secrets this function's config uses (``infra/grants.py``)."""
@@ -293,7 +412,10 @@ def drill_schedule(scope: Construct, act: lambda_.IFunction, expression: str) ->
 
 
 class ProbeStack(Stack):
-    """The probe function of one region, its schedule and its alarms."""
+    """The probe function of one region and its schedule. No topic and no alarm here: a
+    region that records no rounds is caught by the home region's ``RegionSilent-<region>``
+    alarm (alarm actions must be in the alarm's region, and one alerts topic means one
+    confirmation email per address)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: Config, asset: Path, **kwargs: Any
@@ -322,20 +444,3 @@ class ProbeStack(Stack):
             ),
             targets=[targets.LambdaFunction(probe)],
         )
-
-        # Alarm actions must be in the alarm's region: the home topic, or one of this region.
-        topic: sns.ITopic
-        if region == config.home_region:
-            topic = sns.Topic.from_topic_arn(
-                self,
-                "Alerts",
-                self.format_arn(
-                    service="sns",
-                    resource=topic_name(config),
-                    arn_format=ArnFormat.NO_RESOURCE_NAME,
-                ),
-            )
-        else:
-            topic = alerts_topic(self, config)
-        monitoring.errors_alarm(self, probe, topic)
-        monitoring.rounds_missing_alarms(self, config, topic)

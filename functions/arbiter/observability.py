@@ -1,13 +1,18 @@
 """The one Logger and Metrics of every function. Handlers decorate in one fixed order:
 ``@logger.inject_lambda_context`` outside, ``@metrics.log_metrics`` inside."""
 
+from collections.abc import Mapping, Sequence
+
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 NAMESPACE = "Arbiter"
+POWERTOOLS_SERVICE = "arbiter"
+"""The ``service`` dimension of the function-wide metrics (``metrics``); metrics about one
+monitored service carry that service's name instead."""
 
-logger = Logger(service="arbiter")
-metrics = Metrics(namespace=NAMESPACE, service="arbiter")
+logger = Logger(service=POWERTOOLS_SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=POWERTOOLS_SERVICE)
 
 
 def count_per_service(name: str, value: float, service: str) -> None:
@@ -18,18 +23,51 @@ def count_per_service(name: str, value: float, service: str) -> None:
         m.add_dimension(name="service", value=service)
 
 
-def count_per_channel(name: str, value: float, channel: str) -> None:
-    """Emit ``name`` now with only the alert ``channel``'s name as its dimension (the notify
-    function's ``ChannelDeliveries`` and ``ChannelFailures``)."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as m:
-        m.add_dimension(name="channel", value=channel)
+# --- Dashboard metrics: several values under one dimension set, in one EMF line ---------
+
+
+def unit_of(name: str) -> MetricUnit:
+    """The unit follows the name: ``...Ms`` milliseconds, ``...Seconds`` seconds, else a
+    count (so a name can never be sent with two units)."""
+    if name.endswith("Ms"):
+        return MetricUnit.Milliseconds
+    if name.endswith("Seconds"):
+        return MetricUnit.Seconds
+    return MetricUnit.Count
+
+
+def emit(
+    values: Mapping[str, float],
+    *,
+    service: str = POWERTOOLS_SERVICE,
+    also: Sequence[Mapping[str, str]] = (),
+    **dimensions: str,
+) -> None:
+    """Emit ``values`` now as one EMF line with the dimensions ``service`` + ``dimensions``
+    (and each extra dimension set in ``also``, e.g. ``[{"region": r}]`` to aggregate a
+    per-service metric across services). A separate metrics object: the handler's ``metrics``
+    holds one dimension set per flush and must keep its own. Nothing is printed while
+    ``POWERTOOLS_METRICS_DISABLED`` is set (the demo)."""
+    if not values:
+        return
+    batch = EphemeralMetrics(namespace=NAMESPACE, service=service)
+    batch.add_dimension(name="service", value=service)
+    for key, label in dimensions.items():
+        batch.add_dimension(name=key, value=label)
+    for extra in also:
+        batch.add_dimensions(**extra)
+    for name, value in values.items():
+        batch.add_metric(name=name, unit=unit_of(name), value=value)
+    batch.flush_metrics()
 
 
 __all__ = [
     "NAMESPACE",
+    "POWERTOOLS_SERVICE",
     "MetricUnit",
-    "count_per_channel",
     "count_per_service",
+    "emit",
     "logger",
     "metrics",
+    "unit_of",
 ]

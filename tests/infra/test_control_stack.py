@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.helpers import actions, logical_id, policy_statements, render, resources
+from tests.infra.helpers import actions, logical_id, policy_statements, resources
 
 pytestmark = pytest.mark.infra
 
@@ -58,10 +58,14 @@ def test_alerts_topic_has_one_email_subscription_per_address_and_enforces_ssl(
     control: Template,
 ) -> None:
     control.has_resource_properties("AWS::SNS::Topic", {"TopicName": "arbiter-alerts"})
-    control.resource_count_is("AWS::SNS::Subscription", 1)
-    control.has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
-    )
+    emails = [
+        s["Properties"]
+        for s in control.find_resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "email"
+    ]
+    assert [e["Endpoint"] for e in emails] == ["oncall@example.com"]
+    topic = logical_id(control, "AWS::SNS::Topic", "Alerts")
+    assert emails[0]["TopicArn"] == {"Ref": topic}
     control.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
@@ -164,7 +168,7 @@ def test_every_function_uses_one_asset(control: Template) -> None:
 
 
 def test_log_groups_have_retention(control: Template) -> None:
-    control.resource_count_is("AWS::Logs::LogGroup", 3)
+    control.resource_count_is("AWS::Logs::LogGroup", 4)  # decide, act, override, notify
     control.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
 
 
@@ -235,7 +239,12 @@ def test_act_zones_are_deduplicated(five_minutes: dict[str, Template]) -> None:
 
 def test_one_subscription_per_email(five_minutes: dict[str, Template]) -> None:
     control = five_minutes[CONTROL]
-    control.resource_count_is("AWS::SNS::Subscription", 2)
+    emails = [
+        s["Properties"]["Endpoint"]
+        for s in control.find_resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "email"
+    ]
+    assert sorted(emails) == ["noc@example.org", "oncall@example.com"]
     for email in ("oncall@example.com", "noc@example.org"):
         control.has_resource_properties(
             "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": email}
@@ -250,11 +259,44 @@ def test_decide_schedule_is_never_faster_than_the_probes(
     )
 
 
-@pytest.mark.parametrize("role", ["Decide", "Act", "Override"])
+@pytest.mark.parametrize("role", ["Decide", "Override"])
 def test_functions_publish_only_to_the_alerts_topic(control: Template, role: str) -> None:
     topic = logical_id(control, "AWS::SNS::Topic", "Alerts")
     publish = [s for s in policy_statements(control, role) if "sns:Publish" in actions(s)]
-    assert [resources(s) for s in publish] == [[f"${{{topic}}}"]]
+    if role == "Decide":  # and failed stream batches, to the ops topic
+        ops = logical_id(control, "AWS::SNS::Topic", "Ops")
+        assert sorted(map(str, (resources(s) for s in publish))) == sorted(
+            [str([f"${{{topic}}}"]), str([f"${{{ops}}}"])]
+        )
+    else:
+        assert [resources(s) for s in publish] == [[f"${{{topic}}}"]]
+
+
+def test_act_publishes_its_alerts_and_its_failed_invocations_to_the_ops_topic(
+    control: Template,
+) -> None:
+    topic = logical_id(control, "AWS::SNS::Topic", "Alerts")
+    ops = logical_id(control, "AWS::SNS::Topic", "Ops")
+    publish = [s for s in policy_statements(control, "Act") if "sns:Publish" in actions(s)]
+    assert sorted(r for s in publish for r in resources(s)) == sorted(
+        [f"${{{topic}}}", f"${{{ops}}}"]
+    )
+    act = logical_id(control, "AWS::Lambda::Function", "Act")
+    control.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": act},
+            "DestinationConfig": {"OnFailure": {"Destination": {"Ref": ops}}},
+        },
+    )
+
+
+def test_failed_stream_batches_go_to_the_ops_topic(control: Template) -> None:
+    ops = logical_id(control, "AWS::SNS::Topic", "Ops")
+    control.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"DestinationConfig": {"OnFailure": {"Destination": {"Ref": ops}}}},
+    )
 
 
 def test_act_retries_async_invocations_twice(control: Template) -> None:
@@ -273,40 +315,48 @@ def test_override_is_reachable_through_iam_only(control: Template) -> None:
         assert permission["Properties"]["FunctionName"] != {"Ref": override}
 
 
-def test_alarms_notify_the_topic(control: Template) -> None:
+def test_every_alarm_announces_firing_and_recovery_to_ops_or_alerts(control: Template) -> None:
+    """The notify function's own alarms go to the alerts topic (email works without it);
+    every other alarm to the ops topic, which the notify function renders."""
     topic = logical_id(control, "AWS::SNS::Topic", "Alerts")
-    alarms = control.find_resources("AWS::CloudWatch::Alarm")
-    errors = [
-        a["Properties"] for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
-    ]
-    assert len(errors) == 3
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
-
-
-def test_dashboard_shows_functions_and_custom_metrics(control: Template) -> None:
-    (dashboard,) = control.find_resources("AWS::CloudWatch::Dashboard").values()
-    assert dashboard["Properties"]["DashboardName"] == "arbiter"
-    body = json.dumps(render(dashboard["Properties"]["DashboardBody"]))
-    for metric in (
-        "RoundsRecorded",
-        "CheckFailures",
-        "ProbeRoundMs",
-        "Switches",
-        "DecidePasses",
-        "RunbookStepFailures",
-    ):
-        assert metric in body
-    for role in ("Decide", "Act", "Override"):
-        assert "${" + logical_id(control, "AWS::Lambda::Function", role) + "}" in body
-    assert "arbiter-probe" in body
-    for region in ("eu-west-1", "eu-central-1", "us-east-1"):
-        assert region in body
+    ops = logical_id(control, "AWS::SNS::Topic", "Ops")
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in control.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    direct = {"arbiter-NotifyErrors", "arbiter-NotifyDeadLetterQueue"}
+    assert set(alarms) == {
+        "arbiter-DecideErrors",
+        "arbiter-ActErrors",
+        "arbiter-OverrideErrors",
+        "arbiter-DecideStale",
+        "arbiter-StreamIteratorAge",
+        "arbiter-RegionSilent-eu-west-1",
+        "arbiter-RegionSilent-eu-central-1",
+        "arbiter-RegionSilent-us-east-1",
+        "arbiter-AlertsPending",
+        *direct,
+    }
+    for name, alarm in alarms.items():
+        target = [{"Ref": topic if name in direct else ops}]
+        assert alarm["AlarmActions"] == target, name
+        assert alarm["OKActions"] == target, name
 
 
 def test_outputs(control: Template) -> None:
     outputs = control.find_outputs("*")
-    assert set(outputs) == {"TableName", "TopicArn", "OverrideFunctionName"}
+    assert set(outputs) == {
+        "TableName",
+        "TopicArn",
+        "OpsTopicArn",
+        "OverrideFunctionName",
+        "NotifyFunctionName",
+        "DashboardUrl",
+    }
+    assert outputs["DashboardUrl"]["Value"] == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        "#dashboards/dashboard/arbiter"
+    )
 
 
 def test_act_timeout_covers_the_total_dns_wait_and_its_margins() -> None:

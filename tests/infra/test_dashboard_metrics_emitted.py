@@ -3,13 +3,16 @@ handlers, with the dimensions that the graph or alarm selects.
 
 The metric names come from the synthesized templates, not from a list kept here: a widget
 added for a metric that no code emits (or one that Powertools silently drops) fails this test.
-The handlers run against moto and a loopback site through a failover whose runbook fails, so
-the probe, decide, act and override functions each do their metered work.
+The handlers run against moto and a loopback site through a failover whose runbook fails,
+an operator's ack and switch back whose runbook succeeds, and a drill, so the probe, decide,
+act and override functions each do their metered work. The sites' checks carry the example
+config's check names, so the per-check widgets' dimensions are met.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,11 +24,14 @@ from aws_cdk.assertions import Template
 from moto import mock_aws
 
 from arbiter import runtime
-from arbiter.handlers import act, decide, override, probe
+from arbiter.adapters.channels.memory import MemoryChannel
+from arbiter.core.config import parse_config
+from arbiter.handlers import act, decide, notify, override, probe
+from arbiter.handlers.notify import ChannelsFailed
 from arbiter.local.context import LocalContext
 from arbiter.observability import metrics
 from tests.factories import REGIONS, at, config_dict
-from tests.infra.helpers import render
+from tests.infra.helpers import example_data, render
 from tests.integration.servers import HttpSite
 from tests.integration.world import make_world
 
@@ -120,29 +126,47 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+@dataclass(frozen=True)
+class Printed:
+    """One handler run: the EMF lines it printed and the log records it made."""
+
+    handler: str
+    output: str
+    logs: list[logging.LogRecord]
+
+
 @pytest.fixture
-def emitted(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[list[Emitted]]:
-    """The metrics that the four handlers print through a failover whose runbook fails."""
+def printed(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[list[Printed]]:
+    """What the four handlers emit through a failover whose runbook fails, an ack and switch
+    back, and a drill."""
     # The demo disables metrics for the process, and Powertools then keeps what it was given.
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.clear_metrics()
-    found: list[Emitted] = []
+    caplog.set_level(logging.INFO)
+    found: list[Printed] = []
 
     def run(handler: Any, event: Any, name: str) -> Any:
         capsys.readouterr()
-        answer = handler(event, LocalContext())
-        found.extend(emf_metrics(capsys.readouterr().out, name))
-        return answer
+        caplog.clear()
+        try:
+            return handler(event, LocalContext())
+        finally:  # what a failing invocation printed counts too (the notify retry case)
+            found.append(Printed(name, capsys.readouterr().out, list(caplog.records)))
 
     with mock_aws(), HttpSite() as site:
         site.set_response("/primary", status=503, body="maintenance")
         site.set_response("/secondary", body="OK")
         data = config_dict()
+        example = example_data()["services"][0]
         for name in ("primary", "secondary"):
-            check = {"type": "http", "name": "health", "url": site.url_for(f"/{name}")}
-            data["services"][0][name]["checks"] = [{**check, "timeout": 2}]
+            data["services"][0][name]["checks"] = [
+                {"type": "http", "name": c["name"], "url": site.url_for(f"/{name}"), "timeout": 2}
+                for c in example[name]["checks"]
+            ]
         world = make_world(data)
         decided = None
         for n in range(4):
@@ -155,14 +179,60 @@ def emitted(
                 break
         assert decided is not None and decided["web"]["transition"] is not None, decided
         # The runbook fails: its record points at a hosted zone that does not exist.
-        world.rt.config = _with_zone(world.rt.config, "ZNOSUCHZONE")
+        good = world.rt.config
+        world.rt.config = _with_zone(good, "ZNOSUCHZONE")
         ran = run(
             act.handler, {"service": "web", "transition": decided["web"]["transition"]}, "act"
         )
         assert ran["outcome"] == "failed"
+        world.rt.config = good
         run(override.handler, sample("override-status.json"), "override")
+        # An operator settles it and switches back; that runbook succeeds.
+        assert run(override.handler, sample("override-ack.json"), "override")["ok"]
+        back = {**sample("override-switch.json"), "to": "primary", "force": True}
+        assert run(override.handler, back, "override")["ok"]
+        service, transition = world.invoker.started[-1]
+        ran = run(act.handler, {"service": service, "transition": transition}, "act")
+        assert ran["outcome"] == "done", ran
+        run(act.handler, {"drill": {"service": "web", "notify": "never"}}, "act")
+        run(decide.handler, sample("decide-schedule.json"), "decide")
+        # The notify function: an alert to two channels (one of them failing), then an
+        # alarm's state change on the ops topic.
+        channels = [{"type": "webhook", "name": n, "url": "https://hooks.example.com/a",
+                     "secret": "arbiter/hook"} for n in ("hook", "down")]  # fmt: skip
+        world.rt.config = world.rt.config.model_copy(
+            update={
+                "notifications": world.rt.config.notifications.model_copy(
+                    update={"channels": parse_config(
+                        {**data, "notifications": {"channels": channels}}
+                    ).notifications.channels}
+                )
+            }
+        )  # fmt: skip
+        down = MemoryChannel("down", "webhook")
+        down.fail(3)
+        world.rt.channels = {"hook": MemoryChannel("hook", "webhook"), "down": down}
+        with pytest.raises(ChannelsFailed):
+            run(notify.handler, sample("notify-sns-alert.json"), "notify")
+        run(notify.handler, sample("notify-sns-alarm.json"), "notify")
     runtime.install(None)
     yield found
+
+
+@pytest.fixture
+def emitted(printed: list[Printed]) -> list[Emitted]:
+    return [m for run in printed for m in emf_metrics(run.output, run.handler)]
+
+
+def logged(printed: list[Printed], handler: str, message: str) -> list[dict[str, Any]]:
+    """The fields of the records ``handler`` logged with ``message``."""
+    return [
+        vars(record)
+        for run in printed
+        if run.handler == handler
+        for record in run.logs
+        if record.getMessage() == message
+    ]
 
 
 def _with_zone(config: Any, zone_id: str) -> Any:
@@ -188,3 +258,23 @@ def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted(
     )
     seen = sorted({(e.name, e.handler, tuple(sorted(e.dimensions))) for e in emitted})
     assert missing == [], f"never emitted: {missing}; emitted: {seen}"
+
+
+def test_the_timeline_widget_lists_lines_the_handlers_log(
+    example: dict[str, Template], printed: list[Printed]
+) -> None:
+    """The dashboard's Logs Insights query selects ``timeline`` (decide: one per event),
+    ``runbook`` (act) and ``override`` (override) lines; each carries the fields it shows."""
+    (dashboard,) = example["arbiter-control"].find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    (query,) = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    timeline = logged(printed, "decide", "timeline")
+    assert {"verdict", "switch"} <= {line["kind"] for line in timeline}
+    assert all(line["service"] == "web" and line["text"] for line in timeline)
+    runbooks = logged(printed, "act", "runbook")
+    assert {line["outcome"] for line in runbooks} == {"failed", "done"}
+    commands = logged(printed, "override", "override")
+    assert {line["command"] for line in commands} == {"status", "ack", "switch"}
+    for message in ("timeline", "runbook", "override"):
+        assert f'message = "{message}"' in query
+    assert 'command != "status"' in query

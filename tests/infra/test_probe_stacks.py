@@ -61,33 +61,13 @@ def test_probe_may_only_put_items_into_the_home_table(
 
 
 @pytest.mark.parametrize("region", REGIONS)
-def test_probe_alarms_notify_a_topic_in_their_region(
-    example: dict[str, Template], region: str
-) -> None:
+def test_probe_stacks_have_no_topic_and_no_alarm(example: dict[str, Template], region: str) -> None:
+    """Alarm actions must be in the alarm's region: a silent probe region is caught by the
+    home region's RegionSilent alarm, and no probe stack subscribes an email address again."""
     probe = example[f"arbiter-probe-{region}"]
-    probe.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Namespace": "Arbiter",
-            "MetricName": "RoundsRecorded",
-            "Dimensions": [{"Name": "service", "Value": "web"}],
-            "TreatMissingData": "breaching",
-            "ComparisonOperator": "LessThanThreshold",
-        },
-    )
-    probe.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {"MetricName": "Errors", "Namespace": "AWS/Lambda"},
-    )
-    home = region == "eu-west-1"
-    # The home region reuses the control stack's topic; elsewhere the region has its own.
-    probe.resource_count_is("AWS::SNS::Topic", 0 if home else 1)
-    for alarm in probe.find_resources("AWS::CloudWatch::Alarm").values():
-        (action,) = alarm["Properties"]["AlarmActions"]
-        if home:
-            assert ":sns:eu-west-1:" in str(action) and "arbiter-alerts" in str(action)
-        else:
-            assert "Ref" in action
+    probe.resource_count_is("AWS::SNS::Topic", 0)
+    probe.resource_count_is("AWS::SNS::Subscription", 0)
+    probe.resource_count_is("AWS::CloudWatch::Alarm", 0)
 
 
 def test_five_minute_interval_schedules_every_five_minutes(

@@ -266,10 +266,10 @@ def test_every_alert_arrives_once_after_sns_recovers(world: World) -> None:
     keys = [m["key"] for m in messages]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert [m["subject"] for m in messages] == [
-        "[arbiter] web: no failover possible",
+        "[arbiter] web: standby secondary (Amsterdam DC) DOWN: no failover possible",
         "[arbiter] web: paused by operator",
         "[arbiter] web: resumed by operator",
-        "[arbiter] web: the standby is no longer DOWN",
+        "[arbiter] web: cleared: standby secondary (Amsterdam DC) DOWN: no failover possible",
     ]
     assert world.store.load("web").outbox == []
 

@@ -27,6 +27,7 @@ MODELS = {
     "act-drill": DrillEvent,
     "notify-test": NotifyTestEvent,
     "notify-sns-alarm": NotifyEvent,
+    "notify-sns-alert": NotifyEvent,
 }
 
 

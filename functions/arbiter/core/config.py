@@ -1178,6 +1178,41 @@ class Notifications(_Model):
         return channels
 
 
+class Monitoring(_Model):
+    """Bounds of the alarms the stack creates (all in the home region; each announces its
+    recovery too). Left out, each is derived from ``probe.interval``."""
+
+    decide_silent_after: (
+        Annotated[Seconds, at_most(DAY, "CloudWatch evaluates an alarm over one day at most")]
+        | None
+    ) = None
+    """``DecideStale`` fires when no decide pass ran for this long (default: three of the
+    decider's scheduled passes, and at least 5m)."""
+    iterator_age: (
+        Annotated[Seconds, at_most(DAY, "the stream keeps records for one day")] | None
+    ) = None
+    """``StreamIteratorAge`` fires when the decide function reads the table's stream this far
+    behind (default: 5m, or two intervals if longer)."""
+    region_silent_after: (
+        Annotated[Seconds, at_most(DAY, "CloudWatch evaluates an alarm over one day at most")]
+        | None
+    ) = None
+    """``RegionSilent-<region>`` fires when that region's newest round is this old for some
+    service (default: ``decision.stale_after``, when the region stops voting)."""
+    alerts_pending_for: Annotated[
+        Seconds, at_most(DAY, "CloudWatch evaluates an alarm over one day at most")
+    ] = 15 * MINUTE
+    """``AlertsPending`` fires when alerts have waited in the outbox this long (SNS
+    refusing them)."""
+
+
+class Table(_Model):
+    removal: Literal["retain", "destroy"] = "retain"
+    """What ``cdk destroy`` does with the table (state, audit log, observations):
+    ``retain`` keeps it (delete it by hand before deploying the same ``app`` again);
+    ``destroy`` deletes it with the stack."""
+
+
 class Config(_Model):
     app: str = Field(default="arbiter", pattern=NAME)
     """Prefix of stack, table, topic and function names."""
@@ -1196,6 +1231,8 @@ class Config(_Model):
     """Named VoIP provider instances that ``services[].voip`` routes point at."""
     drill: Drill | None = None
     """A scheduled rehearsal of every switch (none unless set)."""
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    table: Table = Field(default_factory=Table)
     services: list[Service] = Field(min_length=1)
 
     @field_validator("probe_regions")

@@ -4,16 +4,19 @@ so that regions going silent are noticed and pending alerts are delivered."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from arbiter import runtime
-from arbiter.core.config import validation_messages
+from arbiter.core.config import Config, SiteName, validation_messages
 from arbiter.core.errors import ArbiterError
+from arbiter.core.model import Health, ServiceState, Status
+from arbiter.core.vote import tally
 from arbiter.handlers.events import ScheduleEvent, StreamEvent, stream_services
-from arbiter.observability import MetricUnit, logger, metrics
+from arbiter.observability import MetricUnit, emit, logger, metrics
 from arbiter.services.decider import Pass, decide_service
 
 MAX_PARALLEL = 8
@@ -45,6 +48,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             results[name] = {"error": str(done)}
             continue
         results[name] = _record(name, done)
+        _service_metrics(rt.config, done.outcome.state, now)
     failed = [n for n, r in results.items() if "error" in r]
     if failed and "Records" in event:
         raise ArbiterError(f"decide failed for {', '.join(failed)}: the batch is retried")
@@ -78,11 +82,64 @@ def _record(name: str, done: Pass) -> dict[str, Any]:
         "alerts_pending": len(done.delivery.failed),
     }
     logger.info("decided", extra={"service": name, "attempts": done.attempts, **result})
+    for event in outcome.events:
+        # One line per event: the dashboard's timeline widget lists these.
+        logger.info(
+            "timeline", service=name, kind=event.kind, alert=event.alert, text=event.message
+        )
     metrics.add_metric(name="DecidePasses", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=len(done.delivery.sent))
     metrics.add_metric(name="AlertsPending", unit=MetricUnit.Count, value=len(done.delivery.failed))
     if outcome.transition is not None:
         metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)
-    if done.invoke_failed:
-        metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=1)
+    # 0 included, like AlertsPending: the graph shows a pass that started the act function.
+    failed = int(done.invoke_failed)
+    metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=failed)
     return result
+
+
+ACTIVE_SITE = {SiteName.PRIMARY: 1, SiteName.SECONDARY: 2}
+"""``ActiveSite``'s values; the dashboard's annotations name them."""
+
+
+def _service_metrics(config: Config, state: ServiceState, now: datetime) -> None:
+    """What the dashboard shows of one service after a pass: the active site, pause and
+    failure, open conditions, the vote (regions voting each site UP, against the quorum),
+    each region's age (its newest round's; a region never heard from counts from the
+    decider's first pass) and the lag behind the newest round. Bounded by the config."""
+    vote = tally(
+        state.regions,
+        config.probe_regions,
+        now,
+        config.stale_after,
+        config.quorum,
+        config.decision.clock_skew,
+    )
+    newest = [t.last_round_at for t in state.regions.values() if t.last_round_at is not None]
+    values: dict[str, float] = {
+        "ActiveSite": ACTIVE_SITE[state.active],
+        "Paused": int(state.paused),
+        "Failed": int(state.status is Status.FAILED),
+        "OpenConditions": len(state.conditions),
+        "Quorum": config.quorum,
+    }
+    if newest:
+        values["DecideLagSeconds"] = _age(now, max(newest))
+    emit(values, service=state.service)
+    for site in SiteName:
+        emit({"RegionsUp": vote.counts[site][Health.UP]}, service=state.service, site=site.value)
+    for region in config.probe_regions:
+        track = state.regions.get(region)
+        since = track.last_round_at if track is not None else None
+        since = since or state.first_seen or now
+        # Also by region alone: the RegionSilent alarm reads the maximum over all services.
+        emit(
+            {"RegionAgeSeconds": _age(now, since)},
+            service=state.service,
+            region=region,
+            also=[{"region": region}],
+        )
+
+
+def _age(now: datetime, then: datetime) -> float:
+    return max(0.0, (now - then).total_seconds())

@@ -13,7 +13,7 @@ from arbiter import runtime
 from arbiter.core.model import Observation
 from arbiter.core.schedule import round_budget, round_offsets
 from arbiter.handlers.events import ScheduleEvent
-from arbiter.observability import MetricUnit, count_per_service, logger, metrics
+from arbiter.observability import MetricUnit, count_per_service, emit, logger, metrics
 from arbiter.services.probe import probe_round, record
 
 
@@ -69,9 +69,31 @@ def _report(obs: Observation, write_error: str | None) -> None:
         ],
     }
     count_per_service("CheckFailures", sum(len(v) for v in failing.values()), obs.service)
+    _site_metrics(obs)
+    # Failures 0 included: the graph tells "none failed" from "no round ran".
+    count_per_service("ObservationWriteFailures", int(write_error is not None), obs.service)
     if write_error is None:
         logger.info("round recorded", **fields)
         count_per_service("RoundsRecorded", 1, obs.service)
     else:
         logger.error("round not recorded", write_error=write_error, **fields)
-        count_per_service("ObservationWriteFailures", 1, obs.service)
+
+
+def _site_metrics(obs: Observation) -> None:
+    """What this region saw of each site, for the dashboard: ``SiteUp`` (1/0) and
+    ``SiteLatencyMs`` (its slowest check) per site, ``CheckLatencyMs`` and ``CheckFailed``
+    (1/0) per check. Bounded by the config (sites x checks), one EMF line each, per round."""
+    for site, result in obs.sites.items():
+        slowest = max((c.latency_ms for c in result.checks), default=0.0)
+        emit(
+            {"SiteUp": int(result.ok), "SiteLatencyMs": slowest},
+            service=obs.service,
+            site=site.value,
+        )
+        for check in result.checks:
+            emit(
+                {"CheckLatencyMs": check.latency_ms, "CheckFailed": int(not check.ok)},
+                service=obs.service,
+                site=site.value,
+                check=check.name,
+            )

@@ -23,7 +23,7 @@ from arbiter.core.config import Config
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Alert
 from arbiter.core.ops import trial_alerts, wants
-from arbiter.observability import count_per_channel, logger
+from arbiter.observability import emit, logger
 
 MARKER_TTL = timedelta(days=1)
 """How long a delivered marker is kept: far longer than Lambda's asynchronous retries."""
@@ -85,7 +85,7 @@ def deliver(
             result = ChannelResult(name, kind, outcome, sent.detail, (timer() - started) * 1000)
         results.append(result)
         _settle(store, marker, result.ok)
-        count_per_channel("ChannelFailures" if not result.ok else "ChannelDeliveries", 1, name)
+        emit({"ChannelFailures" if not result.ok else "ChannelDeliveries": 1}, channel=name)
         log = logger.info if result.ok else logger.warning
         log("channel", channel=name, key=alert.key, outcome=result.outcome, detail=result.detail)
     return results
