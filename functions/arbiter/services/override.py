@@ -66,10 +66,13 @@ def parse_command(payload: Any) -> Command:
 
 
 def _summary(rt: Runtime, state: ServiceState) -> dict[str, Any]:
+    service = rt.config.service(state.service)
     return {
         "service": state.service,
         "status": state.status.value,
         "active": state.active.value,
+        "active_label": service.site_label(state.active),
+        "site_labels": {site.value: service.site_label(site) for site in SiteName},
         "paused": state.paused,
         "pinned": state.pinned.value if state.pinned else None,
         "pinned_at": state.pinned_at.isoformat() if state.pinned_at else None,
@@ -199,8 +202,6 @@ def _service_status(rt: Runtime, service: Service, now: datetime) -> dict[str, A
     entry = _summary(rt, state)
     entry.update(
         checked_at=now.isoformat(),
-        active_label=service.site_label(state.active),
-        site_labels={site.value: service.site_label(site) for site in SiteName},
         stale_after=rt.config.stale_after,
         freshness=_freshness(rt, state, now),
         open_conditions=[
