@@ -13,7 +13,7 @@ from arbiter.local.cli import main
 from arbiter.services import override
 from arbiter.services.decider import decide_service
 from tests.factories import at, config_dict, round_of
-from tests.fakes import MemoryWorld, act, failed_over, memory_world, operator
+from tests.fakes import MemoryWorld, act, failed_over, memory_world, operator, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -295,7 +295,9 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Deployed:
     primary; every region last seen one interval ago. The CLI runs in the repository root
     (its arbiter.example.yaml finds the stack)."""
     world = two_services()
-    act(world, failed_over(world))  # rounds 0..4 of web; switched at round 4, runbook done
+    tid = failed_over(world)  # rounds 0..4 of web; the decider switched at round 4
+    world.clock.now = at(4) + (at(1) - at(0)) / 2
+    act(world, tid)  # the runbook ran half a minute later
     for n in range(5):
         for obs in [o.model_copy(update={"service": "api"}) for o in round_of(n)]:
             world.store.put_observation(obs, obs.round_at)
@@ -303,7 +305,13 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Deployed:
     world.clock.now = at(5)
     pause = {"command": "pause", "service": "web", "reason": "network work tonight"}
     operator(world, {**pause, "operator": "alice"})
-    world.clock.now = at(17)
+    for n in range(5, 18):  # the primary stays down; every region reports on, both services
+        seed(world, n, n + 1, primary=False)
+        for obs in [o.model_copy(update={"service": "api"}) for o in round_of(n)]:
+            world.store.put_observation(obs, obs.round_at)
+        decide_service(world.rt, "web", at(n))
+        decide_service(world.rt, "api", at(n))
+    world.clock.now = at(17) + (at(1) - at(0)) / 3  # 20 s after the last round
     fake = Deployed(world)
     monkeypatch.setattr(boto3, "client", fake)
     monkeypatch.chdir(ROOT)
@@ -322,9 +330,8 @@ def test_status_shows_every_service_the_active_site_first(
     assert lines[1] == ("  PAUSED since 2026-01-01 12:05:00Z (12 min ago): network work tonight")
     assert lines[2] == "  sites: primary (Frankfurt DC) DOWN, secondary (Amsterdam DC) UP"
     assert lines[3].split() == [
-        "eu-west-1", "last", "round", "13", "min", "ago", "primary", "DOWN", "secondary", "UP",
-        "STALE", "(older", "than", "180", "s:", "no", "vote)", "[primary:", "health:", "status",
-        "503]",
+        "eu-west-1", "last", "round", "20", "s", "ago", "primary", "DOWN", "secondary", "UP",
+        "[primary:", "health:", "status", "503]",
     ]  # fmt: skip
     api = lines[lines.index("") + 1]
     assert api == "api  ON primary (Frankfurt DC)  automatic"
@@ -339,8 +346,11 @@ def test_status_of_one_service_shows_its_last_events(
     code, out, _ = run(capsys, "status", "web")
     assert code == 0 and deployed.sent == [{"command": "status", "service": "web"}]
     assert out.splitlines()[0].startswith("web  ON secondary (Amsterdam DC)  PAUSED by alice")
-    assert "  recent events:" in out
-    assert "    2026-01-01 12:05:00Z  paused     by alice      paused by alice: network work" in out
+    events = out.split("  last events, newest first:\n")[1].splitlines()
+    assert events[0] == (
+        "    2026-01-01 12:05:00Z  paused       by alice    paused by alice: network work tonight"
+    )
+    assert len(events) == 7 and events[-1].startswith("    2026-01-01 12:01:00Z  verdict ")
 
 
 def test_service_may_still_be_given_as_an_option(
@@ -355,20 +365,24 @@ def test_service_may_still_be_given_as_an_option(
 def test_history_pages_with_a_cursor_footer(
     capsys: pytest.CaptureFixture[str], deployed: Deployed
 ) -> None:
-    code, out, _ = run(capsys, "history", "web", "--limit", "2")
+    code, out, _ = run(capsys, "history", "web", "--limit", "4")
     assert code == 0
-    first, second, footer = out.splitlines()
-    assert first == (
-        "2026-01-01 12:05:00Z  paused     by alice      paused by alice: network work tonight"
+    *lines, footer = out.splitlines()
+    assert lines[0] == (
+        "2026-01-01 12:05:00Z  paused       by alice    paused by alice: network work tonight"
     )
-    assert second.startswith("2026-01-01 12:04:00Z  switch     by decider    primary -> "
-                             "secondary: Frankfurt DC (primary DOWN in 3/3 regions)")  # fmt: skip
-    assert footer.startswith("--- more: arbiter history web --limit 2 --before ")
+    assert lines[3] == (
+        "2026-01-01 12:04:00Z  switch       by decider  primary -> secondary: Frankfurt DC "
+        "(primary DOWN in 3/3 regions); Amsterdam DC (secondary UP in 3/3 regions)"
+    )
+    assert footer.startswith("--- more: arbiter history web --limit 4 --before ")
     cursor = footer.rsplit(" ", 1)[1]
-    code, out, _ = run(capsys, "history", "web", "--limit", "2", "--before", cursor)
-    assert code == 0 and "paused" not in out and "switch  " not in out
+    code, out, _ = run(capsys, "history", "web", "--limit", "4", "--before", cursor)
+    rest = out.splitlines()
+    assert code == 0 and [line.split()[2] for line in rest] == ["verdict"] * 3
+    assert "--- more" not in out
     assert deployed.sent[-1] == {
-        "command": "history", "service": "web", "limit": 2, "kinds": "all", "before": cursor,
+        "command": "history", "service": "web", "limit": 4, "kinds": "all", "before": cursor,
     }  # fmt: skip
 
 
@@ -465,7 +479,7 @@ def test_resume_then_status_shows_the_site_and_who(
     assert out.splitlines()[:2] == ["done", "web  ON secondary (Amsterdam DC)  automatic"]
     code, out, _ = run(capsys, "history", "web", "--kinds", "overrides")
     assert out.splitlines()[0] == (
-        "2026-01-01 12:17:00Z  resumed    by bob        resumed by bob: automatic actions resume"
+        "2026-01-01 12:17:20Z  resumed      by bob      resumed by bob: automatic actions resume"
     )
 
 
@@ -627,4 +641,44 @@ def test_simulate_config_names_an_unknown_service(capsys: pytest.CaptureFixture[
     assert code == 2
     assert err == "error: no service 'api' in " + str(ROOT / "arbiter.example.yaml") + (
         " (services: web)\n"
+    )
+
+
+def test_status_block_names_a_failed_switch_and_the_open_conditions() -> None:
+    from arbiter.local.cli import render_status
+
+    entry = {
+        "service": "web",
+        "status": "FAILED",
+        "active": "secondary",
+        "active_label": "Amsterdam DC",
+        "failed": 7,
+        "reason": "operator alice: maintenance",
+        "since": "2026-01-01T09:00:00+00:00",
+        "checked_at": "2026-01-01T11:30:00+00:00",
+        "sites": {"primary": "DOWN", "secondary": "DOWN"},
+        "stale_after": 180,
+        "freshness": [
+            {"region": "eu-west-1", "last_round_at": None, "age": None, "fresh": False,
+             "sites": {}},
+        ],
+        "open_conditions": [
+            {"name": "both_down", "headline": "both sites DOWN: nothing to switch to",
+             "severity": "critical"},
+        ],
+        "pending_alerts": 1,
+        "outbox": [{"key": "k", "subject": "[arbiter] web: both sites DOWN", "at": "x"}],
+    }  # fmt: skip
+    lines = render_status({"ok": True, "services": [entry]}).splitlines()
+    assert lines[0] == (
+        "web  ON secondary (Amsterdam DC)  FAILED switch #7: `arbiter ack web --reason ...` "
+        "once fixed"
+    )
+    assert lines[1] == (
+        "  FAILED since 2026-01-01 09:00:00Z (2 h 30 min ago): operator alice: maintenance"
+    )
+    assert "    eu-west-1  no round yet" in lines[3] and "STALE" in lines[3]
+    assert "  open: both sites DOWN: nothing to switch to [critical]" in lines
+    assert lines[-1] == (
+        "  1 alert(s) waiting to be delivered (oldest: [arbiter] web: both sites DOWN)"
     )

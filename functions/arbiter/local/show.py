@@ -141,25 +141,23 @@ def render_status(answer: dict[str, Any]) -> str:
     text = "\n\n".join(blocks) or "no services"
     events = answer.get("events")
     if events:
-        shown = [
-            f"  {_when(e['at'])}  {e['kind']:<10} "
-            + (f"by {e['who']:<10} " if e.get("who") else "")
-            + e["message"]
-            for e in events
-        ]
-        text += "\n  recent events:\n" + "\n".join("  " + line for line in shown)
+        shown = [event_line(e) for e in reversed(events)]
+        text += "\n  last events, newest first:\n" + "\n".join("    " + line for line in shown)
     return text
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """``2026-01-01 12:04:00Z  switch       by decider primary -> secondary: ...``"""
+    text = event["message"]
+    if event["kind"] == "switch":
+        text = text.removeprefix("switch ")
+    who = event.get("who") or "-"
+    return f"{_when(event['at'])}  {event['kind']:<12} by {who:<8} {text}"
 
 
 def render_history(answer: dict[str, Any], limit: int = 50) -> str:
     """``arbiter history``: one line per event, newest first, and how to get the next page."""
-    lines = []
-    for e in answer.get("events", []):
-        text = e["message"]
-        if e["kind"] == "switch":
-            text = text.removeprefix("switch ")
-        who = e.get("who") or "-"
-        lines.append(f"{_when(e['at'])}  {e['kind']:<10} by {who:<10} {text}")
+    lines = [event_line(e) for e in answer.get("events", [])]
     if not lines:
         lines.append(
             "no events" + ("" if answer.get("kinds") in (None, "all") else f" ({answer['kinds']})")

@@ -65,7 +65,10 @@ def parse_command(payload: Any) -> Command:
         raise BadCommand(problems) from None
 
 
-def _summary(rt: Runtime, state: ServiceState) -> dict[str, Any]:
+def _summary(rt: Runtime, state: ServiceState, now: datetime) -> dict[str, Any]:
+    """The state as the operator reads it: the active site by name whatever the status
+    says (PAUSED and FAILED hide it), each probe region's freshness and verdicts, the open
+    conditions in words. Made from the state alone: no read."""
     service = rt.config.service(state.service)
     return {
         "service": state.service,
@@ -90,6 +93,17 @@ def _summary(rt: Runtime, state: ServiceState) -> dict[str, Any]:
         "conditions": state.conditions,
         "transition": state.transition.model_dump(mode="json") if state.transition else None,
         "runbook_done": state.runbook_done,
+        "checked_at": now.isoformat(),
+        "stale_after": rt.config.stale_after,
+        "freshness": _freshness(rt, state, now),
+        "open_conditions": [
+            {
+                "name": name,
+                "headline": condition_headline(name, service, _condition_detail(name, state)),
+                "severity": SEVERITY.get(name.partition(":")[0], "warning"),
+            }
+            for name in state.conditions
+        ],
     }
 
 
@@ -134,7 +148,7 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
                     )
                 ],
             )
-            return {"ok": False, "error": str(exc), "state": _summary(rt, state)}
+            return {"ok": False, "error": str(exc), "state": _summary(rt, state, now)}
         if outcome.state.version == state.version:
             event = Event(
                 at=now,
@@ -143,7 +157,7 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
                 detail=_who(command),
             )
             rt.store.append_events(name, [event])
-            return {"ok": True, "changed": False, "state": _summary(rt, state)}
+            return {"ok": True, "changed": False, "state": _summary(rt, state, now)}
         alerts = state_alerts(rt.config.app, service, outcome.state.version, outcome.events)
         try:
             rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
@@ -154,7 +168,7 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
             "ok": True,
             "changed": True,
             "transition": outcome.transition.id if outcome.transition else None,
-            "state": _summary(rt, outcome.state),
+            "state": _summary(rt, outcome.state, now),
         }
     return _bad("the service's state kept changing; try again")
 
@@ -194,24 +208,12 @@ def _status_all(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def _service_status(rt: Runtime, service: Service, now: datetime) -> dict[str, Any]:
-    """The summary, and what a person needs besides: the active site by name whatever the
-    status says (PAUSED and FAILED hide it), each probe region's freshness, the open
-    conditions in words, the alerts not yet delivered, and who paused it."""
+    """The summary, and what only a read tells: the alerts not yet delivered, and who
+    paused the service."""
     snap = rt.store.load(service.name)
     state = snap.state
-    entry = _summary(rt, state)
+    entry = _summary(rt, state, now)
     entry.update(
-        checked_at=now.isoformat(),
-        stale_after=rt.config.stale_after,
-        freshness=_freshness(rt, state, now),
-        open_conditions=[
-            {
-                "name": name,
-                "headline": condition_headline(name, service, _condition_detail(name, state)),
-                "severity": SEVERITY.get(name.partition(":")[0], "warning"),
-            }
-            for name in state.conditions
-        ],
         pending_alerts=len(snap.outbox),
         outbox=[{"key": a.key, "subject": a.subject, "at": a.at.isoformat()} for a in snap.outbox],
         paused_by=_paused_by(rt, state) if state.paused else None,
