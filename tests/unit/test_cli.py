@@ -682,3 +682,29 @@ def test_status_block_names_a_failed_switch_and_the_open_conditions() -> None:
     assert lines[-1] == (
         "  1 alert(s) waiting to be delivered (oldest: [arbiter] web: both sites DOWN)"
     )
+
+
+def test_the_deployed_drill_finds_its_function_or_says_how(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARBITER_CONFIG", raising=False)
+    code, out, err = run(capsys, "drill", "web")
+    assert code == 2 and out == ""
+    assert err == (
+        "error: no config found (no arbiter.yaml or arbiter.example.yaml here): set "
+        "ARBITER_CONFIG, or name the function with --function NAME --region REGION\n"
+    )
+
+
+def test_the_deployed_drill_through_the_stack_output(
+    capsys: pytest.CaptureFixture[str], deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = {"service": "web", "active": "secondary", "items": []}
+    monkeypatch.setattr(override, "_drill", lambda rt, name: {"ok": True, "drill": report})
+    code, out, _ = run(capsys, "drill", "web", "--json")
+    assert code == 0 and json.loads(out) == {"ok": True, "drill": report}
+    assert deployed.stacks == ["arbiter-control"]
+    assert deployed.sent == [{"command": "drill", "service": "web"}]
+    [(_, made)] = [m for m in deployed.made if m[0] == "lambda"]
+    assert made["config"].retries["total_max_attempts"] == 1 and made["config"].read_timeout > 900

@@ -70,7 +70,11 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         count = len(exc.problems)
         if args.json:
-            emit(args, {"ok": False, "file": args.file, "problems": exc.problems, "warnings": []})
+            error = f"{args.file}: invalid ({count} problem{'s' * (count != 1)})"
+            emit(
+                args,
+                {"ok": False, "error": error, "file": args.file, "problems": exc.problems},
+            )
             return 1
         print(f"{exc.source}: invalid ({count} problem{'s' * (count != 1)})", file=sys.stderr)
         for problem in exc.problems:
@@ -389,7 +393,8 @@ def _simulate_config(args: argparse.Namespace) -> tuple[int, list[dict[str, Any]
             for failure in result.failures:
                 print(f"        not as expected: {failure}")
             if args.summary is False:
-                print("        " + report(result).replace("\n", "\n        ").rstrip())
+                for line in report(result).splitlines():
+                    print(f"        {line}".rstrip())
     if not args.json:
         bad = sum(1 for d in documents if not d["ok"])
         print(

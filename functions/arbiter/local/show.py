@@ -66,7 +66,7 @@ def _headline(entry: dict[str, Any]) -> str:
         flags.append(
             "PAUSED"
             + (f" by {who}" if who else "")
-            + f" {_age(entry, entry.get('since'))}".rstrip()
+            + f" {_age(entry, entry.get('paused_at'))}".rstrip()
         )
     if entry.get("pinned"):
         flags.append(

@@ -216,8 +216,8 @@ def _service_status(rt: Runtime, service: Service, now: datetime) -> dict[str, A
     entry.update(
         pending_alerts=len(snap.outbox),
         outbox=[{"key": a.key, "subject": a.subject, "at": a.at.isoformat()} for a in snap.outbox],
-        paused_by=_paused_by(rt, state) if state.paused else None,
     )
+    entry.update(_paused(rt, state))
     return entry
 
 
@@ -268,21 +268,28 @@ def _condition_detail(name: str, state: ServiceState) -> dict[str, object]:
 PAUSE_LOOKUP_PAGES = 3
 
 
-def _paused_by(rt: Runtime, state: ServiceState) -> str | None:
-    """Who paused the service: flap damping, or the operator of the latest ``paused``
-    event (a few pages back at most: a status must stay one quick read)."""
+def _paused(rt: Runtime, state: ServiceState) -> dict[str, Any]:
+    """Who paused the service and when (``since`` moves with every later change): flap
+    damping, or the latest ``paused`` event's operator (a few pages back at most: a
+    status must stay a quick read)."""
+    if not state.paused:
+        return {"paused_by": None, "paused_at": None}
     if state.reason == "flap damping":
-        return "flap damping"
+        return {"paused_by": "flap damping", "paused_at": _iso(state.since)}
     cursor = None
     for _ in range(PAUSE_LOOKUP_PAGES):
         page = rt.store.events_page(state.service, 50, cursor)
         for event in page.events:
             if event.kind == "paused":
-                return _who_of(event)
+                return {"paused_by": _who_of(event), "paused_at": event.at.isoformat()}
         if page.next is None:
             break
         cursor = page.next
-    return None
+    return {"paused_by": None, "paused_at": None}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 # -- history -----------------------------------------------------------------------------
