@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from arbiter.adapters.store import RunbookBusy, Store
+from arbiter.adapters.store import MAX_PAGE, BadCursor, RunbookBusy, Store, encode_cursor
 from arbiter.core.config import SiteName
 from arbiter.core.errors import (
     ArbiterError,
@@ -181,6 +181,106 @@ class StoreContract:
     def test_a_limit_below_one_is_refused(self, store: Store) -> None:
         with pytest.raises(ArbiterError):
             store.recent_events(SVC, 0)
+
+    # -- the event log, page by page -------------------------------------------------------
+
+    def test_pages_walk_the_whole_log_newest_first_and_end_with_no_cursor(
+        self, store: Store
+    ) -> None:
+        # Given 7 events, two of them at one instant (kept in write order), and another
+        # service's events around them
+        store.append_events(SVC, [event(f"e{i}", s(i)) for i in range(5)])
+        store.append_events(SVC, [event("e5", s(9)), event("e6", s(9))])
+        store.append_events("other", [event("x", s(3)), event("y", s(20))])
+        # When read 3 at a time
+        seen: list[list[str]] = []
+        cursor = None
+        for _ in range(10):
+            page = store.events_page(SVC, 3, cursor)
+            seen.append([e.message for e in page.events])
+            cursor = page.next
+            if cursor is None:
+                break
+        # Then every event once, newest first, and no cursor after the last page
+        assert seen == [["e6", "e5", "e4"], ["e3", "e2", "e1"], ["e0"]]
+
+    def test_each_event_has_the_cursor_that_continues_right_after_it(self, store: Store) -> None:
+        store.append_events(SVC, [event(f"e{i}", s(i)) for i in range(5)])
+        page = store.events_page(SVC, 4)
+        assert len(page.cursors) == 4 and page.cursors[-1] == page.next
+        after_second = store.events_page(SVC, 10, page.cursors[1])
+        assert [e.message for e in after_second.events] == ["e2", "e1", "e0"]
+
+    def test_a_page_that_ends_the_log_exactly_has_no_cursor(self, store: Store) -> None:
+        store.append_events(SVC, [event(f"e{i}", s(i)) for i in range(4)])
+        first = store.events_page(SVC, 2)
+        assert [e.message for e in first.events] == ["e3", "e2"] and first.next is not None
+        last = store.events_page(SVC, 2, first.next)
+        assert [e.message for e in last.events] == ["e1", "e0"] and last.next is None
+        whole = store.events_page(SVC, 4)
+        assert len(whole.events) == 4 and whole.next is None
+
+    def test_an_empty_log_is_one_empty_page(self, store: Store) -> None:
+        page = store.events_page("nobody", 50)
+        assert page.events == [] and page.next is None
+
+    def test_a_page_holds_whole_events(self, store: Store) -> None:
+        detail: dict[str, object] = {"operator": "alice", "reason": "x"}
+        sent = Event(
+            at=s(1), kind="paused", message="paused by alice: x", alert=True, detail=detail
+        )
+        store.append_events(SVC, [sent])
+        assert store.events_page(SVC, 1).events == [sent]
+
+    def test_events_written_after_a_cursor_do_not_shift_the_next_page(self, store: Store) -> None:
+        store.append_events(SVC, [event(f"e{i}", s(i)) for i in range(4)])
+        first = store.events_page(SVC, 2)
+        store.append_events(SVC, [event("new", s(100))])
+        assert [e.message for e in store.events_page(SVC, 2, first.next).events] == ["e1", "e0"]
+
+    def test_a_page_size_outside_the_bounds_is_refused(self, store: Store) -> None:
+        for limit in (0, -1, MAX_PAGE + 1):
+            with pytest.raises(ValueError, match="limit"):
+                store.events_page(SVC, limit)
+        store.append_events(SVC, [event(f"e{i:03d}", s(i)) for i in range(MAX_PAGE + 1)])
+        page = store.events_page(SVC, MAX_PAGE)
+        assert len(page.events) == MAX_PAGE and page.next is not None
+
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "",
+            "not a cursor",
+            "%%%",
+            "A" * 5000,
+            "ZXZpbA",  # base64 of "evil": no service, no key
+            encode_cursor(SVC, "STATE"),  # a real key of the partition, not an event's
+            encode_cursor(SVC, "EVT#2026-01-01T00:00:00.000000Z#0000-0000000g"),
+            encode_cursor(SVC, "EVT#~"),
+        ],
+    )
+    def test_a_forged_or_garbled_cursor_is_refused(self, store: Store, cursor: str) -> None:
+        store.append_events(SVC, [event("e0", s(0))])
+        reads = store.reads  # type: ignore[attr-defined]
+        with pytest.raises(BadCursor, match="not a cursor"):
+            store.events_page(SVC, 10, cursor)
+        assert store.reads == reads  # type: ignore[attr-defined]  # refused before any read
+
+    def test_a_cursor_of_another_service_is_refused(self, store: Store) -> None:
+        store.append_events("other", [event(f"o{i}", s(i)) for i in range(3)])
+        store.append_events(SVC, [event(f"e{i}", s(i)) for i in range(3)])
+        cursor = store.events_page("other", 1).next
+        assert cursor is not None
+        with pytest.raises(BadCursor, match="belongs to another service \\('other'\\)"):
+            store.events_page(SVC, 10, cursor)
+
+    def test_a_cursor_cannot_reach_past_the_event_log(self, store: Store) -> None:
+        """A cursor past every event (a well-formed key from the future) reads only events:
+        never the state, the outbox or the runbook items of the partition."""
+        store.save_state(decided(1), 0, [event("logged", s(1))], [alert("a1")])
+        future = encode_cursor(SVC, "EVT#9999-12-31T23:59:59.999999Z#9999-ffffffff")
+        page = store.events_page(SVC, 50, future)
+        assert [e.message for e in page.events] == ["logged"] and page.next is None
 
     # -- observations --------------------------------------------------------------------
 

@@ -773,7 +773,10 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], config_file: Path, local: 
     [
         (["drill", "api", "--config", "{config}"], "error: no service 'api' in"),
         (["drill", "web", "--config", "{missing}"], "cannot read the file"),
-        (["drill", "web"], "one of the arguments --config --function is required"),
+        (
+            ["drill", "web", "--config", "{config}", "--operator", "x"],
+            "--operator goes with the deployed drill",
+        ),
         (["drill", "web", "--config", "{config}", "--function", "f"], "not allowed with"),
         (["drill", "web", "--function", "f", "--active", "primary"], "--active goes with"),
         (["drill", "web", "--config", "{config}", "--active", "both"], "invalid choice"),

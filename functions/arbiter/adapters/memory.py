@@ -26,13 +26,17 @@ from typing import TYPE_CHECKING, Any
 from arbiter.adapters.store import (
     MAX_TRANSACTION,
     Claim,
+    EventPage,
     Lease,
     RunRecord,
     Snapshot,
     StoreError,
     StoreRejected,
+    _check_page_limit,
     _lost,
     _ts,
+    decode_cursor,
+    encode_cursor,
 )
 from arbiter.core.errors import ConflictError, ProviderError, ProviderRejected
 from arbiter.core.model import Alert, Event, Observation, ServiceState
@@ -188,6 +192,23 @@ class MemoryStore:
             self.reads += 1
             docs = [doc for _, doc in self._items(service).events[-limit:]]
         return [Event.model_validate_json(doc) for doc in docs]
+
+    def events_page(self, service: str, limit: int, before: str | None = None) -> EventPage:
+        """DynamoStore's page: the same sort keys, the same cursors, the same end."""
+        _check_page_limit(limit)
+        upper = decode_cursor(service, before) if before is not None else "EVT#~"
+        with self._lock:
+            self.reads += 1
+            events = self._items(service).events
+            older = events[: bisect.bisect_left(events, (upper, ""))]
+            shown = list(reversed(older[-limit:]))
+            more = len(older) > limit
+        cursors = [encode_cursor(service, sk) for sk, _ in shown]
+        return EventPage(
+            [Event.model_validate_json(doc) for _, doc in shown],
+            cursors[-1] if more else None,
+            cursors,
+        )
 
     # -- runbook progress --------------------------------------------------------------
 

@@ -25,7 +25,10 @@ models are mapped at this boundary.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,6 +71,57 @@ class StoreRejected(FatalError):
 
 class RunbookBusy(RetryableError):
     """Another act invocation holds this service's runbook."""
+
+
+class BadCursor(FatalError):
+    """The paging cursor is not one this store gave out for this service."""
+
+
+MAX_PAGE = 200
+"""The most events one ``events_page`` returns."""
+_CURSOR_LIMIT = 200
+_EVENT_SK = re.compile(r"EVT#\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#\d{4}-[0-9a-f]{8}")
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of a service's event log, newest first; ``next`` continues it (None: no
+    older event is left). ``cursors[i]`` continues right after ``events[i]``, so a reader
+    that filters can stop mid-page without losing or repeating an event."""
+
+    events: list[Event]
+    next: str | None = None
+    cursors: list[str] = field(default_factory=list)
+
+
+def encode_cursor(service: str, sk: str) -> str:
+    """An opaque cursor: the service and the sort key of the last event shown."""
+    raw = f"{service}|{sk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(service: str, cursor: str) -> str:
+    """The event sort key a cursor continues after. A cursor names its service: one made
+    for another service is refused (it could only ever be read inside this service's
+    partition anyway), and anything else that is not exactly what ``encode_cursor`` makes
+    is refused too, so a forged key never reaches the table."""
+    if not cursor or len(cursor) > _CURSOR_LIMIT or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise BadCursor("not a cursor that arbiter history gave out")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("not a cursor that arbiter history gave out") from None
+    owner, _, sk = raw.partition("|")
+    if not _EVENT_SK.fullmatch(sk):
+        raise BadCursor("not a cursor that arbiter history gave out")
+    if owner != service:
+        raise BadCursor(f"this cursor belongs to another service ({owner[:40]!r}), not {service!r}")
+    return sk
+
+
+def _check_page_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit: {limit} is outside 1..{MAX_PAGE}")
 
 
 def _ts(at: datetime) -> str:
@@ -122,6 +176,11 @@ class Store(Protocol):
     ) -> None: ...
     def append_events(self, service: str, events: Iterable[Event]) -> None: ...
     def recent_events(self, service: str, limit: int = 20) -> list[Event]: ...
+    def events_page(self, service: str, limit: int, before: str | None = None) -> EventPage:
+        """Up to ``limit`` (1..MAX_PAGE) events older than the cursor ``before`` (None: the
+        newest), newest first. Raises BadCursor for a cursor it did not give out."""
+        ...
+
     def load_steps(self, service: str, transition_id: int) -> dict[str, StepResult]: ...
     def load_run(self, service: str, transition_id: int) -> RunRecord: ...
     def acquire_runbook(
@@ -386,6 +445,38 @@ class DynamoStore:
         )
         events = [Event.model_validate_json(i["doc"]["S"]) for i in page["Items"]]
         return list(reversed(events))
+
+    def events_page(self, service: str, limit: int, before: str | None = None) -> EventPage:
+        """One Query, newest first, for ``limit + 1`` items: the extra one only tells whether
+        an older event is left, so ``next`` is None exactly at the end of the log. The
+        cursor's key is checked before it is used, and the key condition keeps the read
+        inside this service's events whatever it holds."""
+        _check_page_limit(limit)
+        upper = decode_cursor(service, before) if before is not None else "EVT#~"
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _pk(service)},
+                ":lo": {"S": "EVT#"},
+                ":hi": {"S": upper},
+            },
+            "ProjectionExpression": "sk, doc",
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        items: list[dict[str, Any]] = []
+        for _ in range(100):  # bounded: a 1 MB page may hold fewer than asked for
+            self.reads += 1
+            page = self._call("query", **kwargs)
+            items.extend(i for i in page["Items"] if i["sk"]["S"] != upper)
+            if len(items) > limit or "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            kwargs["Limit"] = limit + 1 - len(items)
+        shown = items[:limit]
+        events = [Event.model_validate_json(i["doc"]["S"]) for i in shown]
+        cursors = [encode_cursor(service, i["sk"]["S"]) for i in shown]
+        return EventPage(events, cursors[-1] if len(items) > limit else None, cursors)
 
     # -- runbook progress --------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from arbiter.core.config import Config, Service, SiteName
 from arbiter.core.model import (
@@ -620,11 +620,39 @@ class DrillCommand(_Command):
     command: Literal["drill"]
 
 
+HISTORY_KINDS = ("switches", "conditions", "overrides", "all")
+
+
+class HistoryCommand(_Command):
+    """Read the service's event log, newest first, one page at a time: writes nothing. Not
+    a state change: the override function reads the log and never passes it to
+    ``apply_override``."""
+
+    command: Literal["history"]
+    limit: StrictInt = Field(default=50, ge=1, le=200)
+    """Events per page."""
+    before: StrictStr | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    """The cursor the previous page returned as ``next``: the page after it."""
+    kinds: Literal["switches", "conditions", "overrides", "all"] = "all"
+    """Only switches (decided, carried out, failed), conditions (and the sites' verdicts),
+    or the operators' overrides."""
+
+
 Command = Annotated[
-    StatusCommand | SwitchCommand | PauseCommand | ResumeCommand | AckCommand | DrillCommand,
+    StatusCommand
+    | SwitchCommand
+    | PauseCommand
+    | ResumeCommand
+    | AckCommand
+    | DrillCommand
+    | HistoryCommand,
     Field(discriminator="command"),
 ]
-COMMAND_NAMES = ("status", "switch", "pause", "resume", "ack", "drill")
+COMMAND_NAMES = ("status", "switch", "pause", "resume", "ack", "drill", "history")
+READ_ONLY = ("status", "drill", "history")
+"""Commands that change no state: ``apply_override`` never sees them."""
 
 
 class Refused(Exception):
@@ -644,7 +672,13 @@ def _pause(state: ServiceState, command: Any, service: Service, now: datetime) -
     if state.paused:
         return Outcome(state=state)
     who = command.operator
-    event = Event(at=now, kind="paused", message=f"paused by {who}: {command.reason}", alert=True)
+    event = Event(
+        at=now,
+        kind="paused",
+        message=f"paused by {who}: {command.reason}",
+        alert=True,
+        detail={"operator": who, "reason": command.reason},
+    )
     return _changed(state, event, paused=True, reason=command.reason, since=now)
 
 
@@ -661,6 +695,7 @@ def _resume(state: ServiceState, command: Any, service: Service, now: datetime) 
         kind="resumed",
         message=f"resumed by {command.operator}: {'; '.join(what)}",
         alert=True,
+        detail={"operator": command.operator},
     )
     conditions = [c for c in state.conditions if c != "flapping"]
     new = state.model_copy(
@@ -688,7 +723,7 @@ def _ack(state: ServiceState, command: Any, service: Service, now: datetime) -> 
         message=f"failed switch #{tid} acknowledged by {who}: {command.reason}; it is "
         "settled as left and never re-run",
         alert=True,
-        detail={"transition": tid},
+        detail={"transition": tid, "operator": who, "reason": command.reason},
     )
     return _changed(
         state,
@@ -730,7 +765,13 @@ def _switch(state: ServiceState, command: Any, service: Service, now: datetime) 
         message=f"{who} switched to {target.value}"
         + (" (forced past the health gate)" if command.force else "")
         + f": {command.reason}; pinned there until `resume`",
-        detail={"transition": transition.id},
+        detail={
+            "transition": transition.id,
+            "operator": who,
+            "reason": command.reason,
+            "to": target.value,
+            "forced": command.force,
+        },
     )
     outcome = _changed(
         state,
@@ -749,6 +790,7 @@ def _switch(state: ServiceState, command: Any, service: Service, now: datetime) 
 
 _OVERRIDES: dict[str, Callable[[ServiceState, Any, Service, datetime], Outcome]] = {
     "status": _status,
+    "history": _status,  # a read: nothing changes (the override function reads the log)
     "switch": _switch,
     "pause": _pause,
     "resume": _resume,

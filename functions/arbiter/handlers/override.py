@@ -1,4 +1,5 @@
-"""Override function: the operator's commands (status, switch, pause, resume), through IAM."""
+"""Override function: the operator's commands (status, history, switch, pause, resume, ack,
+drill), through IAM."""
 
 from __future__ import annotations
 

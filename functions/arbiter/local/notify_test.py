@@ -15,7 +15,6 @@ Exit 0 when every channel took it, 1 when some did not, 2 for a bad config or ca
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import time
@@ -23,21 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def run(
-    config_path: str | None,
-    region: str | None,
-    json_output: bool,
-    function: str | None = None,
-    operator: str | None = None,
-) -> int:
-    who = operator or _whoami()
-    if function:
-        return _remote(function, region, json_output, who)
-    if not config_path:
-        print(
-            "error: give --config FILE (run here) or --function F (run deployed)", file=sys.stderr
-        )
-        return 2
+def run(config_path: str, region: str | None, json_output: bool, operator: str) -> int:
+    """Send the test alert from this machine, with local credentials for the channels'
+    secrets (Secrets Manager in ``region``, default the config's home_region). Exit 0 when
+    every channel took it, 1 when one failed, 2 for a config without channels."""
     from arbiter.core.config import load_config
     from arbiter.core.errors import ConfigError
     from arbiter.local.plan import local_secrets
@@ -50,45 +38,16 @@ def run(
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"error: {config_path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
     if not config.notifications.channels:
         empty = f"error: {config_path}: notifications.channels is empty: nothing to test"
         print(empty, file=sys.stderr)
         return 2
     where = region or config.home_region
     channels = channels_from(config, local_secrets(where), where)
-    results = test_channels(config, channels, who, datetime.now(UTC), time.monotonic)
+    results = test_channels(config, channels, operator, datetime.now(UTC), time.monotonic)
     answer = {"ok": all(r.ok for r in results), "channels": [r.as_dict() for r in results]}
     print(json.dumps(answer, indent=2) if json_output else render(answer))
     return 0 if answer["ok"] else 1
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _remote(function: str, region: str | None, json_output: bool, operator: str) -> int:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    payload = {"notify_test": {"operator": operator}}
-    try:
-        client = boto3.client("lambda", region_name=region)
-        response = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
-        answer = json.loads(response["Payload"].read() or b"null")
-    except (BotoCoreError, ClientError) as exc:
-        print(f"error: invoking {function}: {exc}", file=sys.stderr)
-        return 2
-    if response.get("FunctionError") or not isinstance(answer, dict) or "channels" not in answer:
-        print(f"error: {function} failed: {json.dumps(answer)[:300]}", file=sys.stderr)
-        return 2
-    print(json.dumps(answer, indent=2) if json_output else render(answer))
-    return 0 if answer.get("ok") else 1
 
 
 def render(answer: dict[str, Any]) -> str:
