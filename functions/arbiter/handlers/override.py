@@ -20,8 +20,17 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.info(
         "override",
         ok=result["ok"],
-        command=event.get("command") if isinstance(event, dict) else None,
+        command=_field(event, "command"),
+        service=_field(event, "service"),
+        operator=_field(event, "operator"),
         changed=result.get("changed"),
         problems=result.get("problems"),
     )
     return result
+
+
+def _field(event: Any, name: str) -> str | None:
+    """A field of the event for the log line (the timeline reads it): a string of a sane
+    length, else nothing; never a megabyte of whatever was sent."""
+    value = event.get(name) if isinstance(event, dict) else None
+    return value if isinstance(value, str) and len(value) <= 128 else None
