@@ -44,7 +44,10 @@ def no_credentials(tmp_path: Path) -> dict[str, str]:
     config, creds = tmp_path / "aws-config", tmp_path / "aws-credentials"
     config.write_text("")
     creds.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A user's own shell: no AWS_* variables, and no make of ours around it (under `make
+    # test` MAKELEVEL and MAKEFLAGS would turn the documented `make:` into `make[1]:`).
+    inherited = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in inherited}
     env.update(
         HOME=str(tmp_path),
         AWS_CONFIG_FILE=str(config),
