@@ -21,7 +21,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +134,61 @@ def post(
     if deadline.expired:  # cut mid-answer: what was read is not the whole answer
         raise _failed(label, timeout, deadline, None)
     return reply
+
+
+def post_signed(
+    url: str,
+    body: bytes,
+    key: str,
+    idempotency_key: str | None,
+    *,
+    stamps: Stamps,
+    timeout: float,
+    verify_tls: bool,
+    label: str,
+    attempts: int,
+    said: Callable[[bytes], str],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    secrets: Sequence[str] = (),
+) -> Reply:
+    """POST ``body`` signed with ``key``, afresh on each attempt (a receiver refuses a
+    signature it has seen), as HttpApi retries: a failed call, a 429 or a 5xx is tried again
+    (after its Retry-After, else 0.5 s, 1 s, ...) while ``timeout`` lasts and ``attempts``
+    allow. The 2xx reply is returned; another answer raises ProviderRejected, and running
+    out raises the last error. ``said(body)`` renders an error answer's words for the
+    message, with ``key`` and ``secrets`` masked."""
+    from arbiter.adapters.http import MAX_RETRY_AFTER, RetryLater, mask, retry_after
+
+    end = clock() + timeout
+    last: ProviderError = RetryLater(f"{label}: no time left to call")
+    for attempt in range(1, attempts + 1):
+        left = end - clock()
+        if left <= 0:
+            break
+        headers = signed_headers(key.encode(), body, stamps.next(), idempotency_key)
+        try:
+            reply = post(url, body, headers, min(timeout, left), verify_tls, label=label)
+        except ProviderError as exc:
+            last = exc
+        else:
+            if 200 <= reply.status < 300:
+                return reply
+            words = mask(said(reply.body), [key, *secrets])
+            if reply.status != 429 and reply.status < 500:
+                redirect = " (a redirect, not followed)" if reply.status < 400 else ""
+                raise ProviderRejected(f"{label}: HTTP {reply.status}{redirect}{words}")
+            wait = retry_after(reply.retry_after)
+            hint = f" (Retry-After {wait:g} s)" if wait is not None else ""
+            last = RetryLater(f"{label}: HTTP {reply.status}{hint}{words}", wait)
+        if attempt == attempts:
+            break
+        asked = getattr(last, "retry_after", None)
+        pause = asked if asked is not None else 0.5 * 2 ** (attempt - 1)
+        if pause > MAX_RETRY_AFTER or clock() + pause >= end:
+            break
+        sleep(pause)
+    raise last
 
 
 def _post(

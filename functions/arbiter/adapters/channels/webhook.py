@@ -18,10 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from arbiter.adapters.channels import ChannelDeps, Sent, hidden_in_logs
-from arbiter.adapters.hooks import Stamps, encode, post, signed_headers
-from arbiter.adapters.http import MAX_RETRY_AFTER, RetryLater, mask, retry_after
+from arbiter.adapters.hooks import Stamps, encode, post_signed
 from arbiter.core.config import WebhookChannel
-from arbiter.core.errors import ProviderError, ProviderRejected
 from arbiter.core.model import Alert
 
 ATTEMPTS = 3
@@ -50,46 +48,24 @@ class WebhookChannelSender:
         self._stamps = Stamps()
 
     def send(self, alert: Alert) -> Sent:
-        key = self._deps.secret(self.settings.secret)
-        body = encode(payload(alert))
-        clock, timeout = self._deps.clock, self.settings.call_timeout
-        end = clock() + timeout
-        last: ProviderError = RetryLater(f"{self.label}: no time left to call")
-        for attempt in range(1, ATTEMPTS + 1):
-            left = end - clock()
-            if left <= 0:
-                break
-            headers = signed_headers(key.encode(), body, self._stamps.next(), alert.key)
-            try:
-                with hidden_in_logs(*_where(self.settings.url)):
-                    reply = post(
-                        self.settings.url,
-                        body,
-                        headers,
-                        min(timeout, left),
-                        self.settings.verify_tls,
-                        label=self.label,
-                    )
-            except ProviderError as exc:
-                last = exc
-            else:
-                if 200 <= reply.status < 300:
-                    return Sent(f"HTTP {reply.status}")
-                said = mask(_said(reply.body), [key, self.settings.url])
-                if reply.status != 429 and reply.status < 500:
-                    redirect = " (a redirect, not followed)" if reply.status < 400 else ""
-                    raise ProviderRejected(f"{self.label}: HTTP {reply.status}{redirect}{said}")
-                wait = retry_after(reply.retry_after)
-                hint = f" (Retry-After {wait:g} s)" if wait is not None else ""
-                last = RetryLater(f"{self.label}: HTTP {reply.status}{hint}{said}", wait)
-            if attempt == ATTEMPTS:
-                break
-            asked = getattr(last, "retry_after", None)
-            pause = asked if asked is not None else 0.5 * 2 ** (attempt - 1)
-            if pause > MAX_RETRY_AFTER or clock() + pause >= end:
-                break
-            self._deps.sleep(pause)
-        raise last
+        url = self.settings.url
+        with hidden_in_logs(*_where(url)):
+            reply = post_signed(
+                url,
+                encode(payload(alert)),
+                self._deps.secret(self.settings.secret),
+                alert.key,
+                stamps=self._stamps,
+                timeout=self.settings.call_timeout,
+                verify_tls=self.settings.verify_tls,
+                label=self.label,
+                attempts=ATTEMPTS,
+                said=_said,
+                clock=self._deps.clock,
+                sleep=self._deps.sleep,
+                secrets=[url],
+            )
+        return Sent(f"HTTP {reply.status}")
 
 
 def _where(url: str) -> list[str]:

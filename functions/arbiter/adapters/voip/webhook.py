@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from arbiter.adapters.actions import POLL
-from arbiter.adapters.hooks import Stamps, encode, json_object, post, signed_headers
-from arbiter.adapters.http import MAX_RETRY_AFTER, RetryLater, mask, retry_after
+from arbiter.adapters.hooks import Stamps, encode, json_object, post_signed
+from arbiter.adapters.http import mask
 from arbiter.core.config import WebhookVoipProvider
 from arbiter.core.errors import ProviderError, ProviderRejected
 
@@ -59,8 +59,6 @@ class WebhookVoip:
         self._sleep = sleep
         self._clock = clock
         self._stamps = Stamps(wall)
-        self.calls = 0
-        """Requests sent (for tests)."""
 
     def read(self, step: VoipStep) -> dict[str, dict[str, Any]]:
         numbers = [item.item for item in step.items]
@@ -132,44 +130,21 @@ class WebhookVoip:
     def _answer(self, op: str, body: bytes, key: str | None, secret: str) -> dict[str, Any]:
         """One answer, tried again on what may pass while ``timeout`` lasts (as HttpApi)."""
         label = f"{self.label} {op}"
-        timeout = self.settings.timeout
-        end = self._clock() + timeout
-        last: ProviderError = ProviderError(f"{label}: no time left to call")
-        for attempt in range(1, self.attempts + 1):
-            left = end - self._clock()
-            if left <= 0:
-                break
-            self.calls += 1
-            headers = signed_headers(secret.encode(), body, self._stamps.next(), key)
-            try:
-                reply = post(
-                    self.settings.url,
-                    body,
-                    headers,
-                    min(timeout, left),
-                    self.settings.verify_tls,
-                    label=label,
-                )
-            except ProviderError as exc:
-                last = exc
-            else:
-                said = mask(_said(reply.body), [secret])
-                if 200 <= reply.status < 300:
-                    return json_object(reply.body, label)
-                if reply.status != 429 and reply.status < 500:
-                    redirect = " (a redirect, not followed)" if reply.status < 400 else ""
-                    raise ProviderRejected(f"{label}: HTTP {reply.status}{redirect}{said}")
-                wait = retry_after(reply.retry_after)
-                hint = f" (Retry-After {wait:g} s)" if wait is not None else ""
-                last = RetryLater(f"{label}: HTTP {reply.status}{hint}{said}", wait)
-            if attempt == self.attempts:
-                break
-            asked = getattr(last, "retry_after", None)
-            pause = asked if asked is not None else 0.5 * 2 ** (attempt - 1)
-            if pause > MAX_RETRY_AFTER or self._clock() + pause >= end:
-                break
-            self._sleep(pause)
-        raise last
+        reply = post_signed(
+            self.settings.url,
+            body,
+            secret,
+            key,
+            stamps=self._stamps,
+            timeout=self.settings.timeout,
+            verify_tls=self.settings.verify_tls,
+            label=label,
+            attempts=self.attempts,
+            said=_said,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        return json_object(reply.body, label)
 
 
 def _detail(answer: dict[str, Any]) -> str:
