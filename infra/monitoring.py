@@ -545,14 +545,7 @@ def health_widgets(
             ],
             right=[
                 _labelled(
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name="ProbeRoundMs",
-                        dimensions_map={"service": POWERTOOLS_SERVICE},
-                        statistic="Maximum",
-                        period=FIVE_MINUTES,
-                        region=r,
-                    ),
+                    custom("ProbeRoundMs", "Maximum", period=5 * MINUTE, region=r),
                     f"round ms {r}",
                 )
                 for r in regions
