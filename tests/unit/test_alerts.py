@@ -9,8 +9,8 @@ from arbiter.core.alerts import state_alerts
 from arbiter.core.config import SiteName
 from arbiter.core.machine import apply_override
 from arbiter.core.model import Alert
-from tests.factories import at, config_dict, make_config, round_of
-from tests.unit.test_machine import COMMAND, Run
+from tests.factories import at, round_of
+from tests.unit.test_machine import COMMAND, Run, manual_failback_run
 
 
 def alerts(run: Run) -> list[Alert]:
@@ -21,15 +21,21 @@ def alerts(run: Run) -> list[Alert]:
     return found
 
 
+def both_down_and_back() -> Run:
+    """Both sites DOWN for seven rounds, then UP again: one condition opened and cleared."""
+    run = Run()
+    run.rounds(0, 3)
+    run.rounds(3, 10, primary=False, secondary=False)
+    run.rounds(10, 13)
+    return run
+
+
 def last_line(alert: Alert) -> str:
     return alert.body.rstrip("\n").splitlines()[-1]
 
 
 def test_a_condition_opens_an_incident_and_its_clearing_resolves_the_same_one() -> None:
-    run = Run()
-    run.rounds(0, 3)
-    run.rounds(3, 10, primary=False, secondary=False)
-    run.rounds(10, 13)
+    run = both_down_and_back()
     found = {a.kind: a for a in alerts(run)}
     opened, closed = found["both_down"], found["both_recovered"]
     assert opened.subject == "[arbiter] web: both sites DOWN: nothing to switch to"
@@ -54,12 +60,7 @@ def test_degraded_names_the_monitor_and_recovers_under_the_same_incident() -> No
 
 
 def test_manual_failback_names_the_primary_and_ends_with_the_switch_command() -> None:
-    data = config_dict()
-    data["services"][0]["failback"] = {"policy": "manual"}
-    run = Run(make_config(**data))
-    run.rounds(0, 3)
-    run.rounds(3, 5, primary=False)
-    run.rounds(5, 20)
+    run = manual_failback_run()
     waiting = next(a for a in alerts(run) if a.kind == "awaiting_operator")
     assert waiting.subject == "[arbiter] web: primary (Frankfurt DC) UP again: switch back by hand"
     assert "Site:     primary (Frankfurt DC)" in waiting.body
@@ -92,10 +93,7 @@ def test_pause_and_resume_are_told_apart_and_name_who() -> None:
 
 
 def test_every_alert_body_ends_with_its_id_then_the_next_command() -> None:
-    run = Run()
-    run.rounds(0, 3)
-    run.rounds(3, 10, primary=False, secondary=False)
-    run.rounds(10, 13)
+    run = both_down_and_back()
     for alert in alerts(run):
         lines = alert.body.rstrip("\n").splitlines()
         assert lines[-3] == f"Alert id: {alert.key}"
@@ -109,10 +107,7 @@ def test_every_alert_body_ends_with_its_id_then_the_next_command() -> None:
     [("both_down", "trigger"), ("both_recovered", "resolve")],
 )
 def test_attributes_carry_what_a_channel_needs(kind: str, attribute: str) -> None:
-    run = Run()
-    run.rounds(0, 3)
-    run.rounds(3, 10, primary=False, secondary=False)
-    run.rounds(10, 13)
+    run = both_down_and_back()
     alert = next(a for a in alerts(run) if a.kind == kind)
     assert alert.attributes() == {
         "arbiter_service": "web",

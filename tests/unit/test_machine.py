@@ -113,13 +113,19 @@ def test_automatic_failback_waits_for_the_hold() -> None:
     assert outcome.transition.reason.startswith("failback: Frankfurt DC UP for 2m")
 
 
-def test_manual_failback_notifies_once_and_waits_for_an_operator() -> None:
+def manual_failback_run() -> Run:
+    """Failover, then the primary UP again under ``failback.policy: manual``."""
     data = config_dict()
     data["services"][0]["failback"] = {"policy": "manual"}
     run = Run(make_config(**data))
     run.rounds(0, 3)
     run.rounds(3, 5, primary=False)
     run.rounds(5, 20)
+    return run
+
+
+def test_manual_failback_notifies_once_and_waits_for_an_operator() -> None:
+    run = manual_failback_run()
     assert len(run.transitions) == 1
     assert run.kinds().count("awaiting_operator") == 1
     assert run.state.active is S
