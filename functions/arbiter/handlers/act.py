@@ -11,8 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from arbiter import runtime
-from arbiter.core.config import validation_messages
-from arbiter.handlers.events import ActEvent, DrillEvent
+from arbiter.handlers.events import ActEvent, DrillEvent, refused
 from arbiter.observability import MetricUnit, logger, metrics
 from arbiter.services.actor import run_transition
 from arbiter.services.drill import run_drills
@@ -26,10 +25,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         request = ActEvent.model_validate(event)
     except ValidationError as exc:
-        # Not raised: Lambda would retry a malformed event twice more, to the same end.
-        problems = validation_messages(exc)
-        logger.error("malformed act event refused", problems=problems)
-        return {"ok": False, "error": "malformed act event", "problems": problems}
+        return refused("act", exc)
     rt = runtime.current()
     if request.service not in {s.name for s in rt.config.services}:
         logger.error("act event for a service not in the config", service=request.service)
@@ -68,9 +64,7 @@ def _drill(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         request = DrillEvent.model_validate(event).drill
     except ValidationError as exc:
-        problems = validation_messages(exc)
-        logger.error("malformed drill event refused", problems=problems)
-        return {"ok": False, "error": "malformed drill event", "problems": problems}
+        return refused("drill", exc)
     rt = runtime.current()
     names = [s.name for s in rt.config.services]
     if request.service is not None and request.service not in names:

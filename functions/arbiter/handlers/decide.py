@@ -11,11 +11,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from arbiter import runtime
-from arbiter.core.config import Config, SiteName, validation_messages
+from arbiter.core.config import Config, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Health, ServiceState, Status
 from arbiter.core.vote import tally
-from arbiter.handlers.events import ScheduleEvent, StreamEvent, stream_services
+from arbiter.handlers.events import ScheduleEvent, StreamEvent, refused, stream_services
 from arbiter.observability import MetricUnit, emit, logger, metrics
 from arbiter.services.decider import Pass, decide_service
 
@@ -30,9 +30,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         services = _services(rt, event)
     except ValidationError as exc:
-        problems = validation_messages(exc)
-        logger.error("malformed decide event refused", problems=problems)
-        return {"ok": False, "error": "malformed decide event", "problems": problems}
+        return refused("decide", exc)
     known = {s.name for s in rt.config.services}
     for name in services:
         if name not in known:

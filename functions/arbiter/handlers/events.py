@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from arbiter.core.config import validation_messages
+from arbiter.observability import logger
 
 ScheduleEvent = EventBridgeModel
 StreamEvent = DynamoDBStreamModel
@@ -50,3 +53,12 @@ def stream_services(event: DynamoDBStreamModel) -> list[str]:
         if isinstance(pk, str) and pk.startswith("SVC#"):
             seen[pk.removeprefix("SVC#")] = None
     return list(seen)
+
+
+def refused(what: str, exc: ValidationError) -> dict[str, Any]:
+    """A malformed ``what`` event (``act``, ``decide``, ``notify`` ...): logged, and answered
+    ``{"ok": false, ...}`` with one problem per field. Never raised: Lambda would retry it
+    twice more, to the same end."""
+    problems = validation_messages(exc)
+    logger.error(f"malformed {what} event refused", problems=problems)
+    return {"ok": False, "error": f"malformed {what} event", "problems": problems}

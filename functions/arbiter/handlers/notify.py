@@ -24,9 +24,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arbiter import runtime
-from arbiter.core.config import validation_messages
 from arbiter.core.errors import ArbiterError
 from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, trial_alerts
+from arbiter.handlers.events import refused
 from arbiter.observability import MetricUnit, logger, metrics
 from arbiter.services.notify import deliver, test_channels
 
@@ -61,10 +61,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         records = NotifyEvent.model_validate(event).Records
     except ValidationError as exc:
-        # Not raised: a retry would fail the same way.
-        problems = validation_messages(exc)
-        logger.error("malformed notify event refused", problems=problems)
-        return {"ok": False, "error": "malformed notify event", "problems": problems}
+        return refused("notify", exc)
     rt = runtime.current()
     until = rt.clock() + timedelta(milliseconds=context.get_remaining_time_in_millis())
     alerts_topic = os.environ.get("ARBITER_TOPIC_ARN", "")
@@ -110,9 +107,7 @@ def _notify_test(event: dict[str, Any]) -> dict[str, Any]:
     try:
         request = NotifyTestEvent.model_validate(event).notify_test
     except ValidationError as exc:
-        problems = validation_messages(exc)
-        logger.error("malformed notify-test event refused", problems=problems)
-        return {"ok": False, "error": "malformed notify-test event", "problems": problems}
+        return refused("notify-test", exc)
     rt = runtime.current()
     now = rt.clock()
     results = [
