@@ -120,6 +120,18 @@ def custom(
     )
 
 
+def region_age(region: str, period: int) -> cloudwatch.Metric:
+    """``RegionAgeSeconds`` of one probe region with no ``service`` dimension: the decider
+    emits it (in the home region) as the maximum over services."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name="RegionAgeSeconds",
+        dimensions_map={"region": region},
+        statistic="Maximum",
+        period=Duration.seconds(period),
+    )
+
+
 def errors_alarm(alarms: Alarms, function: lambda_.Function, topic: sns.ITopic) -> None:
     """Any error of the function in five minutes."""
     role = function.node.id
@@ -175,13 +187,7 @@ def monitor_alarms(
                 " for some service: the region does not vote (probe function, its schedule "
                 "or the region failing)"
             ),
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name="RegionAgeSeconds",
-                dimensions_map={"region": region},
-                statistic="Maximum",
-                period=Duration.seconds(b.decide_period),
-            ),
+            metric=region_age(region, b.decide_period),
             threshold=b.region_silent_after,
             comparison=gt,
         )
@@ -455,19 +461,7 @@ def health_widgets(
         ),
         _graph(
             "Region age: newest round, seconds (max over services)",
-            [
-                _labelled(
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name="RegionAgeSeconds",
-                        dimensions_map={"region": r},
-                        statistic="Maximum",
-                        period=Duration.minutes(1),
-                    ),
-                    r,
-                )
-                for r in regions
-            ],
+            [_labelled(region_age(r, MINUTE), r) for r in regions],
             annotations=[
                 cloudwatch.HorizontalAnnotation(
                     value=config.stale_after, label="stale: stops voting"
