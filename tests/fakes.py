@@ -24,7 +24,7 @@ from arbiter.runtime import Runtime
 from arbiter.services import override
 from arbiter.services.actor import ActResult, run_transition
 from arbiter.services.decider import decide_service
-from tests.factories import T0, at, round_of
+from tests.factories import T0, at, config_dict, round_of
 
 SERVICE = "web"
 PRIMARY, SECONDARY = ("203.0.113.10",), ("198.51.100.10",)
@@ -178,3 +178,13 @@ def act(
     return run_transition(
         world.rt, SERVICE, tid, world.clock, time.monotonic() + seconds_left, sleep
     )
+
+
+def two_services() -> MemoryWorld:
+    """The default config's ``web`` and a copy of it named ``api`` (its own record name)."""
+    data = config_dict()
+    api = copy.deepcopy(data["services"][0])
+    api["name"] = "api"
+    api["dns"]["records"][0]["name"] = "api.example.com"
+    data["services"].append(api)
+    return memory_world(data)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import io
 import json
 from pathlib import Path
@@ -12,8 +11,8 @@ import pytest
 from arbiter.local.cli import main
 from arbiter.services import override
 from arbiter.services.decider import decide_service
-from tests.factories import at, config_dict, round_of
-from tests.fakes import MemoryWorld, act, failed_over, memory_world, operator, seed
+from tests.factories import at, round_of
+from tests.fakes import MemoryWorld, act, failed_over, operator, seed, two_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -278,15 +277,6 @@ class Deployed:
         self.sent.append(payload)
         answer = override.handle(self.world.rt, payload, self.world.clock())
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
-
-
-def two_services() -> MemoryWorld:
-    data = config_dict()
-    api = copy.deepcopy(data["services"][0])
-    api["name"] = "api"
-    api["dns"]["records"][0]["name"] = "api.example.com"
-    data["services"].append(api)
-    return memory_world(data)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ fake to DynamoStore's paging)."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from arbiter.core.machine import HistoryCommand
 from arbiter.services import override
 from tests.factories import T0, at, config_dict
-from tests.fakes import MemoryWorld, failed_over, memory_world, operator, seed
+from tests.fakes import MemoryWorld, failed_over, memory_world, operator, seed, two_services
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -175,15 +174,6 @@ def test_the_sample_payload_is_a_history_command(world: MemoryWorld) -> None:
 
 
 # -- status ---------------------------------------------------------------------------
-
-
-def two_services() -> MemoryWorld:
-    data = config_dict()
-    api = copy.deepcopy(data["services"][0])
-    api["name"] = "api"
-    api["dns"]["records"][0]["name"] = "api.example.com"
-    data["services"].append(api)
-    return memory_world(data)
 
 
 def test_status_without_a_service_answers_for_every_service() -> None:
