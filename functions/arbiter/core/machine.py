@@ -44,6 +44,9 @@ class Outcome(BaseModel):
     needs_gate: bool = False
     """An automatic failback is due but the service has a gate: ask it, then decide again
     with its answer as ``gate_open``. Nothing was decided and nothing needs writing."""
+    vote: Tally | None = None
+    """The vote a decide pass judged by (None for an operator's command): what the dashboard
+    graphs as regions voting each site UP."""
 
     @property
     def alerts(self) -> list[Event]:
@@ -230,7 +233,9 @@ def decide(
         restart, new = _restart_runbook(new, now, runbook_live, events)
     if new != state:
         new = new.model_copy(update={"version": state.version + 1})
-    return Outcome(state=new, events=events, transition=transition, restart_runbook=restart)
+    return Outcome(
+        state=new, events=events, transition=transition, restart_runbook=restart, vote=vote
+    )
 
 
 def _refused(

@@ -14,7 +14,7 @@ from arbiter import runtime
 from arbiter.core.config import Config, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Health, ServiceState, Status
-from arbiter.core.vote import tally
+from arbiter.core.vote import Tally
 from arbiter.handlers.events import ScheduleEvent, StreamEvent, refused, stream_services
 from arbiter.observability import MetricUnit, emit, logger, metrics
 from arbiter.services.decider import Pass, decide_service
@@ -46,7 +46,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             results[name] = {"error": str(done)}
             continue
         results[name] = _record(name, done)
-        _service_metrics(rt.config, done.outcome.state, now)
+        _service_metrics(rt.config, done.outcome.state, done.outcome.vote, now)
     failed = [n for n, r in results.items() if "error" in r]
     if failed and "Records" in event:
         raise ArbiterError(f"decide failed for {', '.join(failed)}: the batch is retried")
@@ -100,19 +100,14 @@ ACTIVE_SITE = {SiteName.PRIMARY: 1, SiteName.SECONDARY: 2}
 """``ActiveSite``'s values; the dashboard's annotations name them."""
 
 
-def _service_metrics(config: Config, state: ServiceState, now: datetime) -> None:
+def _service_metrics(
+    config: Config, state: ServiceState, vote: Tally | None, now: datetime
+) -> None:
     """What the dashboard shows of one service after a pass: the active site, pause and
-    failure, open conditions, the vote (regions voting each site UP, against the quorum),
-    each region's age (its newest round's; a region never heard from counts from the
-    decider's first pass) and the lag behind the newest round. Bounded by the config."""
-    vote = tally(
-        state.regions,
-        config.probe_regions,
-        now,
-        config.stale_after,
-        config.quorum,
-        config.decision.clock_skew,
-    )
+    failure, open conditions, the vote the pass judged by (regions voting each site UP,
+    against the quorum), each region's age (its newest round's; a region never heard from
+    counts from the decider's first pass) and the lag behind the newest round. Bounded by the
+    config."""
     newest = [t.last_round_at for t in state.regions.values() if t.last_round_at is not None]
     values: dict[str, float] = {
         "ActiveSite": ACTIVE_SITE[state.active],
@@ -124,8 +119,10 @@ def _service_metrics(config: Config, state: ServiceState, now: datetime) -> None
     if newest:
         values["DecideLagSeconds"] = _age(now, max(newest))
     emit(values, service=state.service)
-    for site in SiteName:
-        emit({"RegionsUp": vote.counts[site][Health.UP]}, service=state.service, site=site.value)
+    if vote is not None:
+        for site in SiteName:
+            up = vote.counts[site][Health.UP]
+            emit({"RegionsUp": up}, service=state.service, site=site.value)
     for region in config.probe_regions:
         track = state.regions.get(region)
         since = track.last_round_at if track is not None else None
