@@ -1,4 +1,5 @@
-"""A total deadline for HTTP requests, whose socket reads urllib3 and http.client drive.
+"""A total deadline for ``requests`` sessions (the provider APIs and webhooks), whose socket
+reads urllib3 and http.client drive; the deadline itself is ``watchdog.py``'s.
 
 urllib3's timeouts bound each socket call, not the request: a server that drips its response
 headers (or TLS records) one byte at a time keeps a request alive far past its budget, and
@@ -16,19 +17,20 @@ the owner closed and the process then gave to another socket.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
-import threading
-import time
 from functools import partial
-from typing import Any, Self
+from typing import Any
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from arbiter.adapters.checks.watchdog import Deadline
+
+__all__ = ["REQUEST_FAILURES", "Deadline", "watched_session"]
 
 REQUEST_FAILURES = (
     requests.RequestException,
@@ -38,107 +40,6 @@ REQUEST_FAILURES = (
 )
 """What a failed request can raise, including one whose connection the deadline cut mid-read
 (http.client and urllib3 errors surface unwrapped when a streamed body is read)."""
-
-
-class Deadline:
-    """``timeout`` seconds after ``start`` (a ``time.perf_counter()``, default now). As a context
-    manager it is armed in the watchdog on entry and releases its sockets on exit."""
-
-    def __init__(self, timeout: float, start: float | None = None) -> None:
-        self.at = (time.perf_counter() if start is None else start) + timeout
-        self.expired = False
-        """The watchdog fired: what a library says about the cut connection is not the cause."""
-        self._lock = threading.Lock()
-        self._watched: list[socket.socket] = []
-        self._released = False
-
-    def remaining(self) -> float:
-        return self.at - time.perf_counter()
-
-    def watch(self, sock: socket.socket) -> None:
-        """Shut ``sock`` down at the deadline (at once if it has passed)."""
-        with self._lock:
-            if self._released:
-                return
-            dup = sock.dup()
-            self._watched.append(dup)
-            if self.expired:
-                _cut(dup)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self.expired = True
-            for dup in self._watched:
-                _cut(dup)
-
-    def release(self) -> None:
-        _WATCHDOG.disarm(self)
-        with self._lock:
-            self._released = True
-            for dup in self._watched:
-                dup.close()
-            self._watched.clear()
-
-    def __enter__(self) -> Self:
-        _WATCHDOG.arm(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _cut(sock: socket.socket) -> None:
-    # The peer may have closed it already (ENOTCONN): then there is nothing to wake.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One thread that expires overdue deadlines. It runs only while a deadline is armed, so
-    an idle process (a frozen Lambda, a test between rounds) carries no extra thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._armed: set[Deadline] = set()
-        self._running = False
-
-    def arm(self, deadline: Deadline) -> None:
-        with self._cond:
-            self._armed.add(deadline)
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, name="arbiter-deadline", daemon=True).start()
-            self._cond.notify()
-
-    def disarm(self, deadline: Deadline) -> None:
-        with self._cond:
-            self._armed.discard(deadline)
-            self._cond.notify()
-
-    def _run(self) -> None:
-        # Each pass expires the deadlines that are due; the thread ends when none is armed.
-        while due := self._next_due():
-            for deadline in due:
-                deadline.expire()
-
-    def _next_due(self) -> list[Deadline]:
-        """Wait until some armed deadline is due and disarm it; [] when none is armed."""
-        with self._cond:
-            # Each pass returns what is due or sleeps until the earliest deadline or a change.
-            while self._armed:
-                now = time.perf_counter()
-                due = [d for d in self._armed if d.at <= now]
-                if due:
-                    self._armed.difference_update(due)
-                    return due
-                self._cond.wait(min(d.at for d in self._armed) - now)
-            self._running = False
-            return []
-
-
-_WATCHDOG = _Watchdog()
 
 
 class WatchedHTTPConnection(HTTPConnection):

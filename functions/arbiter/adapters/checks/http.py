@@ -1,43 +1,39 @@
 """HTTP check: an haproxy-style ``http-check expect``: status codes, then body strings.
 
-Redirects are not followed (a 301 is a status like any other), and the check's ``timeout`` is a
-total deadline: connect, TLS handshake, headers and body. urllib3's timeouts are per socket call,
-so the connection is also watched (``deadline.py``): at the deadline its socket is shut down, and
-a server that drips its headers or body a byte at a time cannot hold the check, its thread or
-its socket past the deadline.
+One request on a fresh connection with the standard library's ``http.client`` (no session,
+pool or redirects: a probe round runs hundreds of them at once, and ``requests`` costs several
+times the request itself). Redirects are not followed (a 301 is a status like any other), and
+the check's ``timeout`` is a total deadline: connect, TLS handshake, headers and body. Socket
+timeouts bound each call, not the request, so the connection is also watched
+(``watchdog.py``): at the deadline its socket is shut down, and a server that drips its headers
+or body a byte at a time cannot hold the check, its thread or its socket past the deadline.
 
-For https the server certificate's notAfter is read from the same connection (the session's
-https pool makes connections that keep the peer certificate in DER, so it works with
-``verify_tls: false`` too; it is parsed here, since the Lambda asset carries no
-``cryptography``) and reported in ``cert_expires_at``, with a ``warning`` when it is within
-``cert_warning_days``. An expiring certificate never fails the check.
+For https the server certificate's notAfter is read from the same connection (the connection
+keeps the peer certificate in DER, so it works with ``verify_tls: false`` too; it is parsed
+here, since the Lambda asset carries no ``cryptography``) and reported in ``cert_expires_at``,
+with a ``warning`` when it is within ``cert_warning_days``. An expiring certificate never fails
+the check.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import math
 import socket
 import ssl
+import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import requests
-import urllib3
-from urllib3.util import Timeout
+from urllib.parse import quote, unquote, urlsplit
 
 import arbiter
-from arbiter.adapters.checks.deadline import (
-    REQUEST_FAILURES,
-    Deadline,
-    WatchedHTTPSConnection,
-    WatchedHTTPSPool,
-    watched_session,
-)
 from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.tcp import os_error_reason, shown, timeout_reason
+from arbiter.adapters.checks.watchdog import Deadline
 from arbiter.core.config import HttpCheck
 from arbiter.core.model import CheckResult
 
@@ -46,26 +42,82 @@ BODY_LIMIT = 1 << 20
 USER_AGENT = f"arbiter-probe/{arbiter.__version__}"
 _READ_SIZE = 64 * 1024
 _CHAIN_LIMIT = 16
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%~"
+"""Characters left as they are when a URL's path and query are sent: an already
+percent-encoded URL goes out unchanged, a space or a non-ASCII letter is encoded."""
+
+FAILURES = (http.client.HTTPException, OSError, ValueError)
+"""What a request can raise, including one whose connection the deadline cut mid-read."""
 
 
 class _OutOfTime(TimeoutError):
     """The check's total budget ran out while reading the body."""
 
 
-class _CertKeepingConnection(WatchedHTTPSConnection):
-    """An https connection that keeps the certificate its server presented (DER)."""
+_contexts: dict[bool, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """One client context per ``verify_tls`` value for the process: loading the CA store costs
+    more than a whole loopback request, so it is done once, not per check."""
+    with _contexts_lock:
+        context = _contexts.get(verify)
+        if context is None:
+            context = ssl.create_default_context()
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            _contexts[verify] = context
+        return context
+
+
+class _Watched:
+    """A connection whose socket ``deadline`` watches from the moment it is connected (before
+    any TLS handshake, which happens on that socket)."""
+
+    deadline: Deadline
+    host: str
+    port: int
+    timeout: float | None
+    source_address: tuple[str, int] | None
+    sock: socket.socket | None
+
+    def _connected(self) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), self.timeout, self.source_address)
+        self.deadline.watch(sock)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+
+class _HTTP(_Watched, http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline) -> None:
+        http.client.HTTPConnection.__init__(self, host, port, timeout=timeout)
+        self.deadline = deadline
+
+    def connect(self) -> None:
+        self.sock = self._connected()
+
+
+class _HTTPS(_Watched, http.client.HTTPSConnection):
+    """Keeps the certificate its server presented (DER), verified or not."""
 
     peer_cert: bytes | None = None
 
+    def __init__(
+        self, host: str, port: int, timeout: float, deadline: Deadline, verify: bool
+    ) -> None:
+        http.client.HTTPSConnection.__init__(
+            self, host, port, timeout=timeout, context=tls_context(verify)
+        )
+        self.deadline = deadline
+        self._context = tls_context(verify)
+
     def connect(self) -> None:
-        super().connect()
-        sock = self.sock
-        if isinstance(sock, ssl.SSLSocket):
-            self.peer_cert = sock.getpeercert(binary_form=True)
-
-
-class _CertKeepingPool(WatchedHTTPSPool):
-    ConnectionCls = _CertKeepingConnection
+        sock = self._connected()
+        tls = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = tls
+        self.peer_cert = tls.getpeercert(binary_form=True)
 
 
 @dataclass
@@ -81,7 +133,7 @@ def check_http(check: HttpCheck) -> CheckResult:
     with Deadline(check.timeout, start) as deadline:
         try:
             reason = _probe(check, deadline, seen)
-        except REQUEST_FAILURES as exc:
+        except FAILURES as exc:
             reason = failure_reason(exc, check.timeout)
     if deadline.expired:
         # The watchdog cut the connection; what the library made of that (a short read, a
@@ -98,27 +150,35 @@ def check_http(check: HttpCheck) -> CheckResult:
 
 
 def _probe(check: HttpCheck, deadline: Deadline, seen: _Seen) -> str:
-    headers = {"User-Agent": USER_AGENT, **check.headers}
-    # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
-    timeout: Any = Timeout(total=check.timeout)
-    # One Session per call: Session is not thread-safe, and a probe wants a fresh connection.
-    with watched_session(deadline, https_pool=_CertKeepingPool) as session:
-        response = session.request(
-            check.method,
-            check.url,
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-            verify=check.verify_tls,
-            stream=True,
-        )
-        with response:
-            seen.cert_expires_at = _peer_not_after(response)
-            if response.status_code not in check.expect_status:
-                return f"status {response.status_code}"
-            # Read the body even without a string to match: a site that sends its headers
-            # and then stalls is not serving.
-            body = b"" if check.method == "HEAD" else _read_body(response, deadline)
+    """One request on a fresh connection (stdlib ``http.client``: a probe needs one plain
+    request, not a session, a pool or redirects, and 200 of them run at once)."""
+    url = urlsplit(check.url)
+    host = url.hostname or ""
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
+    if url.username is not None:
+        pair = f"{unquote(url.username)}:{unquote(url.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    headers.update(check.headers)
+    target = quote(url.path or "/", safe=_URL_SAFE) + (
+        f"?{quote(url.query, safe=_URL_SAFE)}" if url.query else ""
+    )
+    connection: _HTTP | _HTTPS
+    if url.scheme == "https":
+        connection = _HTTPS(host, url.port or 443, check.timeout, deadline, check.verify_tls)
+    else:
+        connection = _HTTP(host, url.port or 80, check.timeout, deadline)
+    try:
+        connection.request(check.method, target, headers=headers)
+        response = connection.getresponse()
+        if isinstance(connection, _HTTPS) and connection.peer_cert:
+            seen.cert_expires_at = _not_after(connection.peer_cert)
+        if response.status not in check.expect_status:
+            return f"status {response.status}"
+        # Read the body even without a string to match: a site that sends its headers
+        # and then stalls is not serving.
+        body = b"" if check.method == "HEAD" else _read_body(response, deadline)
+    finally:
+        connection.close()
     text = body.decode("utf-8", errors="replace")
     if check.expect_body is not None and check.expect_body not in text:
         return f'body lacks "{shown(check.expect_body)}"'
@@ -127,28 +187,27 @@ def _probe(check: HttpCheck, deadline: Deadline, seen: _Seen) -> str:
     return "ok"
 
 
-def _read_body(response: requests.Response, deadline: Deadline) -> bytes:
-    """Up to BODY_LIMIT bytes, read until the deadline."""
-    raw = response.raw
+def _read_body(response: http.client.HTTPResponse, deadline: Deadline) -> bytes:
+    """Up to BODY_LIMIT bytes (decompressed when the server sent gzip or deflate because the
+    check's headers asked for it), read until the deadline."""
+    encoding = (response.getheader("Content-Encoding") or "").strip().lower()
+    inflate = zlib.decompressobj(47) if encoding in ("gzip", "x-gzip", "deflate") else None
     body = bytearray()
     # Every pass grows the body or ends on EOF; a read that stalls is cut at the deadline,
     # and a body that trickles in ends there too.
     while len(body) < BODY_LIMIT:
         if deadline.remaining() <= 0:
             raise _OutOfTime
-        chunk = raw.read1(min(_READ_SIZE, BODY_LIMIT - len(body)), decode_content=True)
+        chunk = response.read1(_READ_SIZE)
         if not chunk:
             break
+        if inflate is not None:
+            chunk = inflate.decompress(chunk, BODY_LIMIT - len(body))
         body += chunk
-    return bytes(body)
+    return bytes(body[:BODY_LIMIT])
 
 
-def _peer_not_after(response: requests.Response) -> datetime | None:
-    """The notAfter of the certificate the server presented on this response's connection."""
-    connection = getattr(response.raw, "connection", None)
-    der = getattr(connection, "peer_cert", None)
-    if not der:
-        return None
+def _not_after(der: bytes) -> datetime | None:
     try:
         return cert_not_after(der)
     except ValueError:
@@ -237,20 +296,17 @@ def failure_reason(exc: BaseException, timeout: float) -> str:
     """A short, secret-free reason for a failed request: never a message, URL or header."""
     chain = list(_causes(exc))
     for cause in chain:
-        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
+        if isinstance(cause, socket.gaierror):
             return "DNS lookup failed"
     for cause in chain:
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
     for cause in chain:
-        if isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError | requests.Timeout):
+        if isinstance(cause, TimeoutError):
             return timeout_reason(timeout)
     for cause in chain:
         if isinstance(cause, ssl.SSLError):
             return f"TLS error: {_tls_detail(cause)}"
-    for cause in chain:
-        if isinstance(cause, requests.exceptions.SSLError):
-            return "TLS error: handshake failed"
     for cause in chain:
         reason = os_error_reason(cause, timeout)
         if reason is not None:
