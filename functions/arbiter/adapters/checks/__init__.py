@@ -2,19 +2,19 @@
 
 ``run_check`` never raises: whatever goes wrong becomes ``ok=False`` with a short reason, since a
 probe that crashes reports nothing and a site it cannot judge must still be reported. ``run_all``
-runs a round in a thread pool and returns within about the largest check timeout even when a
-server stalls or drips: each checker ends at its own total deadline (TCP, SIP and DNS bound
-every socket call by what is left of it; HTTP has its connection cut by a watchdog, see
-``deadline.py``), which frees its thread and socket, and a check still running just past it
+runs a round on one thread per check and returns within about the largest check timeout even
+when a server stalls or drips: each checker ends at its own total deadline (TCP, SIP and DNS
+bound every socket call by what is left of it; HTTP has its connection cut by a watchdog, see
+``watchdog.py``), which frees its thread and socket, and a check still running just past it
 is reported as a timeout without waiting.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from arbiter.adapters.checks.dns import check_dns
 from arbiter.adapters.checks.http import check_http
@@ -59,55 +59,105 @@ def run_check(check: Check) -> CheckResult:
 def run_all(checks: Sequence[Check], max_workers: int | None = None) -> list[CheckResult]:
     """Run ``checks`` concurrently; the results are in the order of ``checks``.
 
-    One worker per check, up to ``max_workers`` (default MAX_WORKERS): then the round returns
-    within about the largest timeout plus GRACE, whatever the servers do. Each check's budget
-    starts when a worker picks it up, so with more checks than workers the round takes a few
-    timeouts' worth.
+    One worker thread per check, up to ``max_workers`` (default MAX_WORKERS): then the round
+    returns within about the largest timeout plus GRACE, whatever the servers do. Each check's
+    budget starts when a worker picks it up, so with more checks than workers the round takes
+    a few timeouts' worth.
     """
     if not checks:
         return []
     workers = max(1, min(len(checks), max_workers or MAX_WORKERS))
-    started: list[float | None] = [None] * len(checks)
-
-    def timed(index: int, check: Check) -> CheckResult:
-        started[index] = time.perf_counter()
-        return run_check(check)
-
-    # A check can wait in the queue at most as long as the waves of checks before it.
-    waves = math.ceil(len(checks) / workers)
-    give_up = time.perf_counter() + waves * (max(c.timeout for c in checks) + GRACE)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arbiter-check")
-    try:
-        futures = [pool.submit(timed, i, check) for i, check in enumerate(checks)]
-        return [
-            _collect(future, check, started, i, give_up)
-            for i, (future, check) in enumerate(zip(futures, checks, strict=True))
-        ]
-    finally:
-        # A check late past GRACE ends at its own deadline; nobody waits for it.
-        pool.shutdown(wait=False, cancel_futures=True)
+    return _Round(checks, workers).run()
 
 
-def _collect(
-    future: Future[CheckResult],
-    check: Check,
-    started: list[float | None],
-    index: int,
-    give_up: float,
-) -> CheckResult:
-    # Each pass waits for the check's own deadline once it has started, or polls while it is
-    # queued; past `give_up` a queued check is reported, so the loop is bounded.
-    while True:
-        begun = started[index]
-        if begun is not None:
-            wait = begun + check.timeout + GRACE - time.perf_counter()
-        else:
-            wait = min(_QUEUE_POLL, give_up - time.perf_counter())
+class _Round:
+    """One round's workers and results.
+
+    The workers start each other as a binary tree (worker k starts 2k+1 and 2k+2, then takes
+    checks until none is left). Starting a thread waits until it runs; with 200 checks, one
+    thread starting them all waited for each new worker to reach its first socket call while
+    the others held the GIL, and the last check began a few hundred milliseconds late. In a
+    tree the starts overlap, and the last check begins within a few milliseconds.
+    """
+
+    def __init__(self, checks: Sequence[Check], workers: int) -> None:
+        self.checks = checks
+        self.workers = workers
+        self.started: list[float | None] = [None] * len(checks)
+        self.results: list[CheckResult | None] = [None] * len(checks)
+        self._lock = threading.Lock()
+        self._next = 0
+        self._left = len(checks)
+        self._closed = False
+        self._done = threading.Event()
+        # A check can wait for a worker at most as long as the waves of checks before it.
+        waves = math.ceil(len(checks) / workers)
+        self.give_up = time.perf_counter() + waves * (max(c.timeout for c in checks) + GRACE)
+
+    def run(self) -> list[CheckResult]:
+        self._start(0)
         try:
-            return future.result(timeout=max(0.0, wait))
-        except TimeoutError:
-            if begun is not None or time.perf_counter() >= give_up:
-                return _failed(check, timeout_reason(check.timeout), begun)
+            return self._collect()
+        finally:
+            # A check late past GRACE ends at its own deadline; nobody waits for it, and no
+            # worker starts another check.
+            with self._lock:
+                self._closed = True
+
+    def _start(self, worker: int) -> None:
+        thread = threading.Thread(
+            target=self._work, args=(worker,), name=f"arbiter-check-{worker}", daemon=True
+        )
+        thread.start()
+
+    def _work(self, worker: int) -> None:
+        for child in (2 * worker + 1, 2 * worker + 2):
+            if child < self.workers:
+                try:
+                    self._start(child)
+                except RuntimeError:  # no more threads: the workers running take its checks
+                    break
+        # Each pass takes one check off the queue; the loop ends when the queue is empty.
+        while (index := self._take()) is not None:
+            result = run_check(self.checks[index])
+            with self._lock:
+                self.results[index] = result
+                self._left -= 1
+                if not self._left:
+                    self._done.set()
+
+    def _take(self) -> int | None:
+        with self._lock:
+            if self._closed or self._next >= len(self.checks):
+                return None
+            index = self._next
+            self._next += 1
+            self.started[index] = time.perf_counter()
+            return index
+
+    def _collect(self) -> list[CheckResult]:
+        out: list[CheckResult | None] = [None] * len(self.checks)
+        # Each pass settles every check that has its result or is past its limit (its own
+        # deadline plus GRACE once started, `give_up` while queued), then sleeps until the
+        # round is done or the earliest limit (polling while a check is queued): every check
+        # is settled by `give_up` at the latest, so the loop ends.
+        while True:
+            now = time.perf_counter()
+            wake = math.inf
+            for index, check in enumerate(self.checks):
+                if out[index] is not None:
+                    continue
+                result, begun = self.results[index], self.started[index]
+                limit = self.give_up if begun is None else begun + check.timeout + GRACE
+                if result is not None:
+                    out[index] = result
+                elif now >= limit:
+                    out[index] = _failed(check, timeout_reason(check.timeout), begun)
+                else:
+                    wake = min(wake, limit if begun is not None else min(limit, now + _QUEUE_POLL))
+            if wake == math.inf:
+                return [result for result in out if result is not None]
+            self._done.wait(max(0.0, wake - now))
 
 
 def _failed(check: Check, reason: str, start: float | None) -> CheckResult:
