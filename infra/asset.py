@@ -2,17 +2,29 @@
 
 ``build/asset/`` holds the runtime dependencies (wheels for the Lambda's platform, installed
 by pip with ``--platform``), the ``arbiter`` package and the validated config as JSON. The
-dependencies are cached in ``build/deps-<hash>/`` keyed by requirements.txt and the target
-platform, so a second synth (or test run) does not touch the network.
+dependencies are cached in ``build/deps-<hash>/`` keyed by requirements.txt, the target
+platform and the list of what the runtime provides, so a second synth (or test run) does not
+touch the network.
+
+The AWS SDK is not bundled: the Lambda Python runtime provides boto3 and its dependencies
+(RUNTIME_PROVIDED), AWS keeps them patched, and bundling them made the asset 22 MB zipped
+(botocore's service models alone 20 MB). Its dependencies go too, so no copy of urllib3 in the
+asset shadows the one the runtime's botocore was installed with (the version misalignment
+AWS's Python packaging guide warns of).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib.metadata import distributions
 from pathlib import Path
 
 from arbiter.core.config import Config
@@ -23,16 +35,53 @@ IMPLEMENTATION = "cp"
 CONFIG_FILE = "arbiter_config.json"
 """The validated config inside the asset, relative to its root (``LAMBDA_TASK_ROOT``)."""
 
+RUNTIME_PROVIDED = (
+    "boto3",
+    "botocore",
+    "jmespath",
+    "python-dateutil",
+    "s3transfer",
+    "six",
+    "urllib3",
+)
+"""Distributions the Lambda Python runtime provides (boto3 and what it depends on), removed
+from the installed requirements. requirements.txt still pins boto3: it is what local runs,
+the tests and the demo use."""
+
+MAX_ZIPPED_BYTES = 10_000_000
+"""The asset's budget (10 MB, not MiB), zipped as CDK zips it (``zipped_size``)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The interpreter the dependencies are installed for."""
+
+    platform: str = PLATFORM
+    python_version: str = PYTHON_VERSION
+    implementation: str = IMPLEMENTATION
+
+
+LAMBDA = Target()
+
+
+def host_target() -> Target:
+    """This machine's interpreter: the benches run the asset's layout with wheels that load
+    here (Lambda's are aarch64 and CPython 3.14)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return Target(platform=f"manylinux2014_{platform.machine()}", python_version=version)
+
 
 class AssetBuildError(Exception):
     """The Lambda asset could not be built."""
 
 
-def build_asset(config: Config, *, root: Path, dest: Path | None = None) -> Path:
+def build_asset(
+    config: Config, *, root: Path, dest: Path | None = None, target: Target = LAMBDA
+) -> Path:
     """Stage deps + ``functions/arbiter`` + the config JSON in ``dest`` and return it."""
     build = root / "build"
     dest = dest or build / "asset"
-    deps = ensure_deps(root / "requirements.txt", build)
+    deps = ensure_deps(root / "requirements.txt", build, target)
     staging = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     _link_tree(deps, staging)
@@ -46,15 +95,17 @@ def build_asset(config: Config, *, root: Path, dest: Path | None = None) -> Path
     return dest
 
 
-def deps_key(requirements: Path) -> str:
+def deps_key(requirements: Path, target: Target = LAMBDA) -> str:
     digest = hashlib.sha256(requirements.read_bytes())
-    digest.update(f"{PLATFORM}/{IMPLEMENTATION}{PYTHON_VERSION}".encode())
+    digest.update(f"{target.platform}/{target.implementation}{target.python_version}".encode())
+    digest.update(" ".join(RUNTIME_PROVIDED).encode())
     return digest.hexdigest()[:16]
 
 
-def ensure_deps(requirements: Path, build: Path) -> Path:
-    """Install the runtime deps for the Lambda platform once per requirements.txt."""
-    deps = build / f"deps-{deps_key(requirements)}"
+def ensure_deps(requirements: Path, build: Path, target: Target = LAMBDA) -> Path:
+    """Install the runtime deps for ``target`` once per requirements.txt, without what the
+    Lambda runtime provides."""
+    deps = build / f"deps-{deps_key(requirements, target)}"
     if deps.is_dir():
         return deps
     build.mkdir(parents=True, exist_ok=True)
@@ -64,9 +115,9 @@ def ensure_deps(requirements: Path, build: Path) -> Path:
         sys.executable, "-m", "pip", "install",
         "--quiet", "--disable-pip-version-check", "--no-input", "--no-compile",
         "--target", str(partial),
-        "--platform", PLATFORM,
-        "--implementation", IMPLEMENTATION,
-        "--python-version", PYTHON_VERSION,
+        "--platform", target.platform,
+        "--implementation", target.implementation,
+        "--python-version", target.python_version,
         "--only-binary=:all:",
         "-r", str(requirements),
     ]  # fmt: skip
@@ -75,14 +126,57 @@ def ensure_deps(requirements: Path, build: Path) -> Path:
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise AssetBuildError(
-            f"pip could not install {requirements.name} for {PLATFORM} / Python "
-            f"{PYTHON_VERSION}:\n{result.stderr.strip()}"
+            f"pip could not install {requirements.name} for {target.platform} / Python "
+            f"{target.python_version}:\n{result.stderr.strip()}"
         )
+    drop_runtime_provided(partial)
     try:
         partial.rename(deps)
     except OSError:  # another synth finished first; its copy is as good as ours
         shutil.rmtree(partial, ignore_errors=True)
     return deps
+
+
+def drop_runtime_provided(target: Path) -> None:
+    """Remove RUNTIME_PROVIDED from a ``pip install --target`` directory (each one's files as
+    its RECORD lists them), and the console scripts in ``bin/``, which nothing in Lambda runs."""
+    dropped = {_canonical(name) for name in RUNTIME_PROVIDED}
+    for dist in distributions(path=[str(target)]):
+        if _canonical(dist.metadata["Name"]) not in dropped:
+            continue
+        files = [Path(file) for file in dist.files or [] if ".." not in file.parts]
+        for file in files:  # (scripts are recorded as ../../bin/..., outside the target)
+            (target / file).unlink(missing_ok=True)
+        for info in {file.parts[0] for file in files if file.parts[0].endswith(".dist-info")}:
+            shutil.rmtree(target / info, ignore_errors=True)
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    _remove_empty_dirs(target)
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def zipped_size(directory: Path) -> tuple[int, dict[str, int]]:
+    """The size of ``directory`` zipped as cdk-assets zips an asset directory (every file,
+    deflate at zlib's default level), and the compressed bytes by top-level entry."""
+    by_entry: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "asset.zip"
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(directory.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(directory).as_posix())
+            for info in archive.infolist():
+                top = info.filename.split("/", 1)[0]
+                by_entry[top] = by_entry.get(top, 0) + info.compress_size
+        return out.stat().st_size, by_entry
 
 
 def _link_tree(source: Path, target: Path) -> None:

@@ -45,6 +45,35 @@ def test_asset_holds_the_validated_config(built: Path) -> None:
     assert parse_config(data) == load_config(str(EXAMPLE))
 
 
+def test_asset_is_at_most_10_mb_zipped(built: Path) -> None:
+    size, by_entry = asset.zipped_size(built)
+    assert size <= asset.MAX_ZIPPED_BYTES, sorted(by_entry.items(), key=lambda kv: -kv[1])[:5]
+    assert by_entry["arbiter"] > 0 and by_entry["pydantic_core"] > 0
+
+
+def test_asset_leaves_the_sdk_to_the_lambda_runtime(built: Path) -> None:
+    """boto3, botocore and their dependencies come from the runtime: none of them, nor any of
+    their dist-info, is in the asset (a stray urllib3 would shadow the runtime's)."""
+    for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"):
+        assert not (built / module).exists(), module
+    assert not (built / "six.py").exists()
+    names = {path.name.split("-")[0].lower() for path in built.glob("*.dist-info")}
+    assert names.isdisjoint({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "six"})
+    assert "python_dateutil" not in names
+    assert not (built / "bin").exists()
+    assert (built / "requests").is_dir()  # what the runtime lacks stays
+
+
+def test_deps_are_keyed_by_target_and_what_the_runtime_provides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requirements = ROOT / "requirements.txt"
+    lambda_key = asset.deps_key(requirements)
+    assert asset.deps_key(requirements, asset.Target(platform="manylinux2014_x86_64")) != lambda_key
+    monkeypatch.setattr(asset, "RUNTIME_PROVIDED", ("boto3",))
+    assert asset.deps_key(requirements) != lambda_key
+
+
 def test_deps_are_cached_by_requirements_and_platform(
     built: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
