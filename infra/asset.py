@@ -1,7 +1,8 @@
 """The one Lambda code asset, built without Docker.
 
 ``build/asset/`` holds the runtime dependencies (wheels for the Lambda's platform, installed
-by pip with ``--platform``), the ``arbiter`` package and the validated config as JSON. The
+by pip with ``--platform``), the ``arbiter`` package and the validated config as JSON (and
+pickled, which a cold start loads without building validators: ``core/config_pickle.py``). The
 dependencies are cached in ``build/deps-<hash>/`` keyed by requirements.txt, the target
 platform and the list of what the runtime provides, so a second synth (or test run) does not
 touch the network.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from importlib.metadata import distributions
 from pathlib import Path
 
+from arbiter.core import config_pickle
 from arbiter.core.config import Config
 
 PLATFORM = "manylinux2014_aarch64"
@@ -90,7 +92,11 @@ def build_asset(
         staging / "arbiter",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    (staging / CONFIG_FILE).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    json_text = (config.model_dump_json(indent=2) + "\n").encode()
+    (staging / CONFIG_FILE).write_bytes(json_text)
+    (staging / CONFIG_FILE).with_suffix(config_pickle.SUFFIX).write_bytes(
+        config_pickle.dump(config, json_text)
+    )
     _replace_dir(staging, dest)
     return dest
 

@@ -85,11 +85,18 @@ def _env(name: str) -> str:
 
 
 def config_from_env() -> Config:
+    """The config file named by ``ARBITER_CONFIG_FILE``. In the asset it is JSON validated at
+    synth time, with its pickle beside it (``core/config_pickle.py``), which loads without
+    building any validator."""
     path = Path(_env("ARBITER_CONFIG_FILE"))
     if not path.is_absolute():
         path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
     if path.suffix == ".json":
-        return parse_config(json.loads(path.read_text(encoding="utf-8")), str(path))
+        from arbiter.core import config_pickle
+
+        return config_pickle.load(path) or parse_config(
+            json.loads(path.read_text(encoding="utf-8")), str(path)
+        )
     return load_config(str(path))
 
 

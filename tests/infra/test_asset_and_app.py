@@ -13,6 +13,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from arbiter.core import config_pickle
 from arbiter.core.config import load_config, parse_config
 from infra import asset
 from infra.app import build_app
@@ -43,6 +44,10 @@ def test_asset_holds_the_arbiter_package_without_bytecode(built: Path) -> None:
 def test_asset_holds_the_validated_config(built: Path) -> None:
     data = json.loads((built / asset.CONFIG_FILE).read_text(encoding="utf-8"))
     assert parse_config(data) == load_config(str(EXAMPLE))
+
+
+def test_asset_holds_the_config_pickled_for_a_cheap_cold_start(built: Path) -> None:
+    assert config_pickle.load(built / asset.CONFIG_FILE) == load_config(str(EXAMPLE))
 
 
 def test_asset_is_at_most_10_mb_zipped(built: Path) -> None:

@@ -7,11 +7,15 @@ permission, a bad request) a ``FatalError``; both name the operation and AWS's e
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+# botocore is imported by the first call, with the client: a handler that makes no AWS call
+# (a refused event, an empty stream batch) does not import it.
 
 THROTTLING = frozenset(
     {
@@ -57,6 +61,8 @@ class AwsApi:
         return self._client
 
     def call(self, op: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return getattr(self.client, op)(**kwargs)
         except ClientError as exc:

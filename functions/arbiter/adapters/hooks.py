@@ -25,21 +25,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import requests
-import urllib3
-from urllib3.util import Timeout
-
 import arbiter
 from arbiter.adapters.aws import AwsApi
 from arbiter.core.config import Webhook
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
 
 if TYPE_CHECKING:
+    import requests
+
     from arbiter.adapters.checks.deadline import Deadline
+
+# requests and urllib3 are imported by the call that posts: the probe and the decider build a
+# WebhookClient but most of their runs never post.
 
 ANSWER_LIMIT = 64 * 1024
 """Bytes of an answer read at most (it is a small JSON object); a longer one is refused."""
-_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
 class SecretsManagerKeys:
@@ -200,6 +200,8 @@ def _post(
     verify_tls: bool,
     label: str,
 ) -> Reply:
+    from urllib3.util import Timeout
+
     # requests hands a urllib3 Timeout through as is; its stubs only name floats and tuples.
     total: Any = Timeout(total=timeout)
     response = session.post(
@@ -244,7 +246,9 @@ def _failed(
     label: str, timeout: float, deadline: Deadline, exc: BaseException | None
 ) -> ProviderError:
     """Why the call failed, without the URL (it may carry credentials) or any message."""
-    if deadline.expired or isinstance(exc, _TIMEOUTS):
+    from arbiter.adapters.checks.deadline import REQUEST_TIMEOUTS
+
+    if deadline.expired or isinstance(exc, REQUEST_TIMEOUTS):
         return ProviderError(f"{label} timed out after {timeout:.1f} s")
     return ProviderError(f"{label} unreachable: {type(exc).__name__}")
 

@@ -20,22 +20,22 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
-
-import requests
-import urllib3
-from requests.structures import CaseInsensitiveDict
-from urllib3.util import Timeout
 
 import arbiter
 from arbiter.core.errors import ProviderError, ProviderRejected
+
+if TYPE_CHECKING:
+    import requests
+
+# requests and urllib3 are imported by the first call: the notify function imports this module
+# (``mask``) on every run, and sends an email-only alert without any HTTP call.
 
 BODY_LIMIT = 4 * 1024 * 1024
 """Bytes of an answer read at most; a provider's JSON answers are far smaller."""
 MAX_RETRY_AFTER = 60.0
 """A ``Retry-After`` longer than this is not waited for inside a call."""
-_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
 @dataclass
@@ -176,7 +176,15 @@ class HttpApi:
         headers: dict[str, str],
         timeout: float,
     ) -> Answer:
-        from arbiter.adapters.checks.deadline import REQUEST_FAILURES, Deadline, watched_session
+        from requests.structures import CaseInsensitiveDict
+        from urllib3.util import Timeout
+
+        from arbiter.adapters.checks.deadline import (
+            REQUEST_FAILURES,
+            REQUEST_TIMEOUTS,
+            Deadline,
+            watched_session,
+        )
 
         self.calls += 1
         data = None if encoded is None else encoded[0]
@@ -202,7 +210,7 @@ class HttpApi:
                 with response:
                     raw = _read_capped(response, self.label)
             except REQUEST_FAILURES as exc:
-                if deadline.expired or isinstance(exc, _TIMEOUTS):
+                if deadline.expired or isinstance(exc, REQUEST_TIMEOUTS):
                     raise RetryLater(f"{self.label}: no answer within {timeout:.1f} s") from None
                 raise RetryLater(f"{self.label} unreachable: {type(exc).__name__}") from None
             if deadline.expired:

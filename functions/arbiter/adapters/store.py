@@ -33,9 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from arbiter.adapters.aws import AwsApi, error_code
 from arbiter.core.errors import (
@@ -46,7 +44,14 @@ from arbiter.core.errors import (
     Superseded,
 )
 from arbiter.core.model import Alert, Event, Observation, ServiceState
-from arbiter.core.runbook import Plan, StepResult, StepStatus
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+    from arbiter.core.runbook import Plan, StepResult
+
+# The runbook's models are imported by the methods that read or write a run: only the act
+# function calls them.
 
 STATE_SK = "STATE"
 LEASE_SK = "STATE#LEASE"
@@ -494,6 +499,8 @@ class DynamoStore:
         ).get("Item")
         if not item:
             return RunRecord(None, {})
+        from arbiter.core.runbook import Plan, StepResult
+
         steps = {
             name: StepResult.model_validate_json(value["S"])
             for name, value in item.get("steps", {}).get("M", {}).items()
@@ -616,6 +623,8 @@ class DynamoStore:
     ) -> StepResult:
         """Mark a step running, renewing the lease, only while the transition is still the
         service's current one and the lease still ours (raises Superseded / RunbookBusy)."""
+        from arbiter.core.runbook import StepResult, StepStatus
+
         previous = self.load_steps(service, transition_id).get(step)
         attempts = previous.attempts + 1 if previous else 1
         claim = StepResult(

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from arbiter.core.config import Config, Service, SiteName
+from arbiter.core.deferred import DeferredModel
 from arbiter.core.model import (
     Event,
     Health,
@@ -570,7 +571,7 @@ _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 Text = Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=_NO_CONTROL)]
 
 
-class _Command(BaseModel):
+class _Command(DeferredModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     service: StrictStr | None = Field(

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
+if TYPE_CHECKING:
+    import dns.rdata
+
+# dnspython is imported where a value is parsed, not here: the probe and the decider import
+# this module (the config's record sets) and never parse a record.
 
 
 class RecordType(StrEnum):
@@ -55,6 +56,11 @@ def _quote(text: str) -> str:
 
 
 def _rdata(rtype: RecordType, text: str) -> dns.rdata.Rdata:
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
     return dns.rdata.from_text(
         dns.rdataclass.IN,
         dns.rdatatype.from_text(rtype.value),
@@ -72,6 +78,8 @@ def presentation(rtype: RecordType, value: str) -> str:
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             raise ValueError("a TXT value contains a control character")
         return _quote(value)
+    import dns.exception
+
     try:
         rdata = _rdata(rtype, value)
     except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
@@ -92,6 +100,8 @@ def key(rtype: RecordType | str, text: str) -> bytes:
 
 def same(rtype: RecordType | str, a: Iterable[str], b: Iterable[str]) -> bool:
     """Whether two lists of presentation values are the same record set (order aside)."""
+    import dns.exception
+
     try:
         return {key(rtype, v) for v in a} == {key(rtype, v) for v in b}
     except (dns.exception.DNSException, ValueError):

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from arbiter.core.alerts import FAILED_SWITCH, body_text, next_command
 from arbiter.core.config import (
@@ -20,6 +20,7 @@ from arbiter.core.config import (
     SiteName,
     VoipRoute,
 )
+from arbiter.core.deferred import DeferredModel
 from arbiter.core.model import Alert, Health, Transition
 from arbiter.core.records import RecordSet
 
@@ -36,7 +37,7 @@ class StepStatus(StrEnum):
 OnFailure = Literal["stop", "continue"]
 
 
-class _Step(BaseModel):
+class _Step(DeferredModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
@@ -107,7 +108,7 @@ class FenceStep(_Step):
         ]
 
 
-class VoipItem(BaseModel):
+class VoipItem(DeferredModel):
     """A number (or a trunk's origination URL) and the fields it must have."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -156,7 +157,7 @@ Step = Annotated[
 AnyStep = DnsStep | VerifyStep | HookStep | FenceStep | VoipStep
 
 
-class Plan(BaseModel):
+class Plan(DeferredModel):
     """The steps of one transition, computed once and stored with its runbook."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -164,7 +165,7 @@ class Plan(BaseModel):
     steps: list[Step]
 
 
-class StepResult(BaseModel):
+class StepResult(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     status: StepStatus

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from arbiter.core.config import validation_messages
+from arbiter.core.deferred import DeferredModel
 from arbiter.observability import logger
 
-ScheduleEvent = EventBridgeModel
-StreamEvent = DynamoDBStreamModel
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
 
-class ActEvent(BaseModel):
+def __getattr__(name: str) -> Any:
+    """``ScheduleEvent`` (Powertools' EventBridgeModel) and ``StreamEvent`` (its
+    DynamoDBStreamModel), imported when a function names them: the act function imports this
+    module and uses neither, and the stream's models alone cost the probe's cold start more
+    than the whole schedule event."""
+    from aws_lambda_powertools.utilities.parser import models
+
+    if name == "ScheduleEvent":
+        return models.EventBridgeModel
+    if name == "StreamEvent":
+        return models.DynamoDBStreamModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class ActEvent(DeferredModel):
     """What the decider and the override function send the act function: strict types."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -23,7 +37,7 @@ class ActEvent(BaseModel):
     transition: int = Field(ge=1)
 
 
-class DrillRequest(BaseModel):
+class DrillRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     service: str | None = Field(default=None, min_length=1, max_length=40)
@@ -34,7 +48,7 @@ class DrillRequest(BaseModel):
     override function sends, as it returns the checklist itself)."""
 
 
-class DrillEvent(BaseModel):
+class DrillEvent(DeferredModel):
     """What the drill schedule and the override function send the act function:
     ``{"drill": {"service": "web", "notify": "failures"}}``."""
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import SnsModel, SnsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from arbiter import runtime
+from arbiter.core.deferred import DeferredModel
 from arbiter.core.errors import ArbiterError
 from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, trial_alerts
 from arbiter.handlers.events import refused
@@ -31,13 +32,13 @@ from arbiter.observability import MetricUnit, logger, metrics
 from arbiter.services.notify import deliver, test_channels
 
 
-class NotifyTestRequest(BaseModel):
+class NotifyTestRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     operator: str = Field(default="unknown", min_length=1, max_length=64)
 
 
-class NotifyTestEvent(BaseModel):
+class NotifyTestEvent(DeferredModel):
     """``{"notify_test": {"operator": "alice"}}``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import ConfigDict, Field, computed_field
 
 from arbiter.adapters.actions import ActionCall, ActionRefused, ActionRunner, ActionTimedOut
 from arbiter.adapters.dns import DnsProvider
 from arbiter.adapters.hooks import WebhookClient
 from arbiter.adapters.voip import VoipProvider
 from arbiter.core.config import Action, Config, DnsRecord, Service, SiteName
+from arbiter.core.deferred import DeferredModel
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Event, Transition
 from arbiter.core.records import RecordSet, same
@@ -50,7 +51,7 @@ class DrillStatus(StrEnum):
     FAIL = "fail"
 
 
-class DrillItem(BaseModel):
+class DrillItem(DeferredModel):
     """One line of the checklist."""
 
     model_config = ConfigDict(frozen=True)
@@ -65,7 +66,7 @@ class DrillItem(BaseModel):
     """Per number of a VoIP route: what was found."""
 
 
-class DrillReport(BaseModel):
+class DrillReport(DeferredModel):
     """A service's checklist: what the override function and the act function answer."""
 
     model_config = ConfigDict(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from arbiter.adapters.store import MAX_PAGE, BadCursor
 from arbiter.core.alerts import SEVERITY, condition_headline, state_alerts
@@ -24,7 +24,7 @@ from arbiter.core.model import Event, ServiceState
 from arbiter.runtime import Runtime
 from arbiter.services.decider import after_write
 
-COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
+COMMAND: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 EXPECTED = ", ".join(COMMAND_NAMES)
 
 

@@ -16,15 +16,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from arbiter.adapters.checks.dns import check_dns
 from arbiter.adapters.checks.http import check_http
 from arbiter.adapters.checks.result import result
 from arbiter.adapters.checks.sip import check_sip
 from arbiter.adapters.checks.tcp import check_tcp, timeout_reason
-from arbiter.core.config import Check
+from arbiter.core.config import Check, DnsCheck
 from arbiter.core.model import CheckResult
 
 __all__ = ["CHECKERS", "MAX_WORKERS", "run_all", "run_check"]
+
+
+def check_dns(check: DnsCheck) -> CheckResult:
+    """``dns.check_dns``, imported on the first DNS check: dnspython costs a probe without DNS
+    checks a sizeable part of its cold start."""
+    from arbiter.adapters.checks import dns
+
+    return dns.check_dns(check)
+
 
 CHECKERS: dict[str, Callable[[Check], CheckResult]] = {
     "http": check_http,  # type: ignore[dict-item]

@@ -30,7 +30,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from arbiter.adapters.checks.watchdog import Deadline
 
-__all__ = ["REQUEST_FAILURES", "Deadline", "watched_session"]
+__all__ = ["REQUEST_FAILURES", "REQUEST_TIMEOUTS", "Deadline", "watched_session"]
 
 REQUEST_FAILURES = (
     requests.RequestException,
@@ -40,6 +40,8 @@ REQUEST_FAILURES = (
 )
 """What a failed request can raise, including one whose connection the deadline cut mid-read
 (http.client and urllib3 errors surface unwrapped when a streamed body is read)."""
+REQUEST_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+"""Which of those say that the server did not answer in time."""
 
 
 class WatchedHTTPConnection(HTTPConnection):
