@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import arbiter
-from arbiter.adapters.checks import CHECKERS, run_all, run_check
+from arbiter.adapters.checks import CHECKERS, live_workers, run_all, run_check
 from arbiter.adapters.checks.http import BODY_LIMIT
 from arbiter.core.config import HttpCheck, TcpCheck
 from tests.integration.servers import HttpSite, TcpSite, has_ipv6, refused_port, self_signed_cert
@@ -345,3 +345,27 @@ def test_run_all_with_fewer_workers_than_checks(site: HttpSite) -> None:
 
 def test_run_all_of_nothing() -> None:
     assert run_all([]) == []
+
+
+def test_a_round_leaves_no_worker_running(site: HttpSite) -> None:
+    """Workers are bare threads (no threading.Thread): live_workers() is how they are seen."""
+    urls = [site.set_response(f"/w{i}", body="OK") for i in range(20)]
+    seen: list[int] = []
+    original = CHECKERS["http"]
+
+    def counting(check: Any) -> Any:
+        seen.append(live_workers())
+        return original(check)
+
+    CHECKERS["http"] = counting
+    try:
+        results = run_all([http(url, name=f"w{i}") for i, url in enumerate(urls)])
+    finally:
+        CHECKERS["http"] = original
+    assert [r.reason for r in results] == ["ok"] * 20
+    assert max(seen) >= 1
+    give_up = time.monotonic() + 2.0
+    # Each pass sleeps 20 ms; give_up bounds the loop (a worker exits right after its check).
+    while live_workers() and time.monotonic() < give_up:
+        time.sleep(0.02)
+    assert live_workers() == 0

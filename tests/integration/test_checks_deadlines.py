@@ -20,7 +20,7 @@ import dns.message
 import dns.rrset
 import pytest
 
-from arbiter.adapters.checks import run_all, run_check
+from arbiter.adapters.checks import live_workers, run_all, run_check
 from arbiter.core.config import Check, DnsCheck, HttpCheck, SipCheck, TcpCheck
 from tests.integration.servers import (
     DripSite,
@@ -187,7 +187,7 @@ def settled(baseline: tuple[int, int]) -> tuple[int, int]:
     give_up = time.monotonic() + SETTLE
     # Each pass sleeps 50 ms; SETTLE bounds the loop.
     while True:
-        now = (threading.active_count(), open_fds())
+        now = (threading.active_count() + live_workers(), open_fds())
         if now <= baseline or time.monotonic() > give_up:
             return now
         time.sleep(0.05)
@@ -226,7 +226,7 @@ def test_rounds_against_a_tarpit_leak_nothing_and_spare_the_healthy_site(
             http(web.url_for("/health"), name="s-web", expect_body="OK"),
             tcp(ssh.port, name="s-ssh", expect_banner="SSH-"),
         ]
-        baseline = (threading.active_count(), open_fds())
+        baseline = (threading.active_count() + live_workers(), open_fds())
 
         rounds = [run_all([*primary, *secondary]) for _ in range(20)]
 
@@ -244,7 +244,7 @@ def test_rounds_against_a_tls_tarpit_leak_nothing(tls_context: ssl.SSLContext) -
     """Inside TLS the watchdog cuts the connection under the TLS layer just the same."""
     with DripSite(headers_dripped, tls=tls_context) as tarpit:
         check = http(tarpit.url + "/", timeout=0.3, verify_tls=False)
-        baseline = (threading.active_count(), open_fds())
+        baseline = (threading.active_count() + live_workers(), open_fds())
         rounds, took = elapsed(lambda: [run_all([check]) for _ in range(5)])
         after = settled(baseline)
     assert [r.reason for (r,) in rounds] == ["timeout after 0.3 s"] * 5

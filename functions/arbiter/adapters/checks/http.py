@@ -1,15 +1,17 @@
 """HTTP check: an haproxy-style ``http-check expect``: status codes, then body strings.
 
-One request on a fresh connection with the standard library's ``http.client`` (no session,
-pool or redirects: a probe round runs hundreds of them at once, and ``requests`` costs several
-times the request itself). Redirects are not followed (a 301 is a status like any other), and
-the check's ``timeout`` is a total deadline: connect, TLS handshake, headers and body. Socket
-timeouts bound each call, not the request, so the connection is also watched
-(``watchdog.py``): at the deadline its socket is shut down, and a server that drips its headers
-or body a byte at a time cannot hold the check, its thread or its socket past the deadline.
+One request on a fresh connection, as the standard library's ``http.client`` writes it and
+reads its answer (no session, pool or redirects: a probe round runs hundreds of them at once,
+and ``requests`` costs several times the request itself). The request's bytes are built once
+per check and process (``_plan``), the socket is the check's own. Redirects are not followed
+(a 301 is a status like any other), and the check's ``timeout`` is a total deadline: connect,
+TLS handshake, headers and body. Socket timeouts bound each call, not the request, so the
+connection is also watched (``watchdog.py``): at the deadline its socket is shut down, and a
+server that drips its headers or body a byte at a time cannot hold the check, its thread or
+its socket past the deadline.
 
-For https the server certificate's notAfter is read from the same connection (the connection
-keeps the peer certificate in DER, so it works with ``verify_tls: false`` too; it is parsed
+For https the server certificate's notAfter is read from the same connection (the TLS socket
+gives the peer certificate in DER, so it works with ``verify_tls: false`` too; it is parsed
 here, since the Lambda asset carries no ``cryptography``) and reported in ``cert_expires_at``,
 with a ``warning`` when it is within ``cert_warning_days``. An expiring certificate never fails
 the check.
@@ -18,6 +20,7 @@ the check.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import math
 import socket
@@ -28,6 +31,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import arbiter
@@ -60,7 +64,11 @@ _contexts_lock = threading.Lock()
 
 def tls_context(verify: bool) -> ssl.SSLContext:
     """One client context per ``verify_tls`` value for the process: loading the CA store costs
-    more than a whole loopback request, so it is done once, not per check."""
+    more than a whole loopback request, so it is done once, not per check. Read without the
+    lock once made: 200 checks starting at once would queue on it."""
+    context = _contexts.get(verify)
+    if context is not None:
+        return context
     with _contexts_lock:
         context = _contexts.get(verify)
         if context is None:
@@ -72,52 +80,49 @@ def tls_context(verify: bool) -> ssl.SSLContext:
         return context
 
 
-class _Watched:
-    """A connection whose socket ``deadline`` watches from the moment it is connected (before
-    any TLS handshake, which happens on that socket)."""
+class _Request(http.client.HTTPConnection):
+    """Builds the bytes http.client would send for a request (its request line, ``Host``,
+    ``Accept-Encoding: identity`` and its checks of every header) without connecting:
+    ``send`` keeps them. A check sends them on a socket of its own."""
 
-    deadline: Deadline
+    def __init__(self, host: str, port: int, default_port: int) -> None:
+        super().__init__(host, port)
+        self.default_port = default_port
+        self.sent = b""
+
+    def send(self, data: Any) -> None:
+        self.sent += bytes(data)
+
+
+@dataclass(frozen=True)
+class _Plan:
     host: str
     port: int
-    timeout: float | None
-    source_address: tuple[str, int] | None
-    sock: socket.socket | None
-
-    def _connected(self) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), self.timeout, self.source_address)
-        self.deadline.watch(sock)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+    tls: bool
+    request: bytes
 
 
-class _HTTP(_Watched, http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, timeout: float, deadline: Deadline) -> None:
-        http.client.HTTPConnection.__init__(self, host, port, timeout=timeout)
-        self.deadline = deadline
-
-    def connect(self) -> None:
-        self.sock = self._connected()
-
-
-class _HTTPS(_Watched, http.client.HTTPSConnection):
-    """Keeps the certificate its server presented (DER), verified or not."""
-
-    peer_cert: bytes | None = None
-
-    def __init__(
-        self, host: str, port: int, timeout: float, deadline: Deadline, verify: bool
-    ) -> None:
-        http.client.HTTPSConnection.__init__(
-            self, host, port, timeout=timeout, context=tls_context(verify)
-        )
-        self.deadline = deadline
-        self._context = tls_context(verify)
-
-    def connect(self) -> None:
-        sock = self._connected()
-        tls = self._context.wrap_socket(sock, server_hostname=self.host)
-        self.sock = tls
-        self.peer_cert = tls.getpeercert(binary_form=True)
+@functools.lru_cache(maxsize=4096)
+def _plan(url: str, method: str, headers: tuple[tuple[str, str], ...]) -> _Plan:
+    """Where a check connects and what it sends, worked out once per process: a probe runs
+    the same checks every round, and parsing the URL and building the request cost more than
+    sending it on loopback."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    tls = parts.scheme == "https"
+    default_port = 443 if tls else 80
+    sent = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        sent["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    sent.update(headers)
+    target = quote(parts.path or "/", safe=_URL_SAFE) + (
+        f"?{quote(parts.query, safe=_URL_SAFE)}" if parts.query else ""
+    )
+    port = parts.port or default_port
+    request = _Request(host, port, default_port)
+    request.request(method, target, headers=sent)
+    return _Plan(host, port, tls, request.sent)
 
 
 @dataclass
@@ -150,35 +155,34 @@ def check_http(check: HttpCheck) -> CheckResult:
 
 
 def _probe(check: HttpCheck, deadline: Deadline, seen: _Seen) -> str:
-    """One request on a fresh connection (stdlib ``http.client``: a probe needs one plain
-    request, not a session, a pool or redirects, and 200 of them run at once)."""
-    url = urlsplit(check.url)
-    host = url.hostname or ""
-    headers = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
-    if url.username is not None:
-        pair = f"{unquote(url.username)}:{unquote(url.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-    headers.update(check.headers)
-    target = quote(url.path or "/", safe=_URL_SAFE) + (
-        f"?{quote(url.query, safe=_URL_SAFE)}" if url.query else ""
-    )
-    connection: _HTTP | _HTTPS
-    if url.scheme == "https":
-        connection = _HTTPS(host, url.port or 443, check.timeout, deadline, check.verify_tls)
-    else:
-        connection = _HTTP(host, url.port or 80, check.timeout, deadline)
+    """One request on a fresh connection: the socket is watched by ``deadline`` from the
+    moment it is connected (before any TLS handshake, which happens on it), the request is
+    http.client's, and so is the parsing of the response."""
+    plan = _plan(check.url, check.method, tuple(check.headers.items()))
+    sock = socket.create_connection((plan.host, plan.port), check.timeout)
     try:
-        connection.request(check.method, target, headers=headers)
-        response = connection.getresponse()
-        if isinstance(connection, _HTTPS) and connection.peer_cert:
-            seen.cert_expires_at = _not_after(connection.peer_cert)
-        if response.status not in check.expect_status:
-            return f"status {response.status}"
-        # Read the body even without a string to match: a site that sends its headers
-        # and then stalls is not serving.
-        body = b"" if check.method == "HEAD" else _read_body(response, deadline)
+        deadline.watch(sock)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer_cert = None
+        if plan.tls:
+            sock = tls_context(check.verify_tls).wrap_socket(sock, server_hostname=plan.host)
+            # The certificate its server presented (DER), verified or not.
+            peer_cert = sock.getpeercert(binary_form=True)
+        sock.sendall(plan.request)
+        response = http.client.HTTPResponse(sock, method=check.method)
+        try:
+            response.begin()
+            if peer_cert:
+                seen.cert_expires_at = _not_after(peer_cert)
+            if response.status not in check.expect_status:
+                return f"status {response.status}"
+            # Read the body even without a string to match: a site that sends its headers
+            # and then stalls is not serving.
+            body = b"" if check.method == "HEAD" else _read_body(response, deadline)
+        finally:
+            response.close()
     finally:
-        connection.close()
+        sock.close()
     text = body.decode("utf-8", errors="replace")
     if check.expect_body is not None and check.expect_body not in text:
         return f'body lacks "{shown(check.expect_body)}"'

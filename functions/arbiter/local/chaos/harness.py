@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from arbiter import runtime
+from arbiter.adapters.checks import live_workers
 from arbiter.adapters.dns.route53 import Route53
 from arbiter.adapters.notify import SnsNotifier
 from arbiter.adapters.store import DynamoStore
@@ -221,8 +222,7 @@ class Harness:
                 self.run_acts()
                 self.read_inbox()
                 self.evaluate()
-            lingering = [t for t in threading.enumerate() if t.name.startswith("arbiter-check")]
-            self.lingering = max(self.lingering, len(lingering))
+            self.lingering = max(self.lingering, live_workers())
 
     def site_down(self, site: SiteName) -> bool:
         mode = self.sites[site].mode
