@@ -82,6 +82,8 @@ destroy: preflight-credentials $(CDK)  ## delete every stack; says how to delete
 
 bench: setup  ## print performance figures (not a test)
 	$(BIN)/python bench/probe_round.py
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/asset_size.py
 	$(BIN)/python bench/decide_core.py
 	$(BIN)/python bench/decide_reads.py
 	$(BIN)/python bench/detection.py

@@ -55,7 +55,11 @@ class FunctionSpec:
         return f"{config.app}-{self.role}"
 
 
-PROBE = FunctionSpec("probe", timeout_s=60, memory_mb=512)
+PROBE = FunctionSpec("probe", timeout_s=60, memory_mb=128)
+"""128 MB, Lambda's least: one round over 200 endpoints peaks at about 60 MB of RSS in a fresh
+process (``bench/probe_round.py``). Lambda's CPU share follows memory (1,769 MB is one vCPU),
+so a round's CPU (imports on a cold start, a few hundred microseconds per check) stretches at
+128 MB; the time a round waits on the network, which is most of it, costs a quarter of 512 MB's."""
 DECIDE = FunctionSpec("decide", timeout_s=60)
 ACT = FunctionSpec("act", timeout_s=300)
 OVERRIDE = FunctionSpec("override", timeout_s=30)

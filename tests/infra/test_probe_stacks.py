@@ -30,7 +30,7 @@ def test_probe_function(example: dict[str, Template], region: str) -> None:
             "Handler": "arbiter.handlers.probe.handler",
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
-            "MemorySize": 512,
+            "MemorySize": 128,
             "Timeout": 60,
             "TracingConfig": {"Mode": "Active"},
             "Environment": {
