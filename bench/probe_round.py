@@ -257,7 +257,7 @@ def probe_rss(port: int) -> list[tuple[str, int, int, float]]:
     moto.start()
     work = Path(tempfile.mkdtemp(prefix="bench-probe-"))
     endpoint = f"http://127.0.0.1:{moto_port}"
-    figures = []
+    figures: list[tuple[str, int, int, float]] = []
     try:
         for label, config in (
             (f"{ENDPOINTS} endpoints", endpoints_config(port, ENDPOINTS)),
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print("FAIL: a check of the probe handler's round failed", file=sys.stderr)
         code = 1
     if ratio > MAX_RATIO:
-        print(f"FAIL: the round took {ratio:.2f}x curl's time (limit {MAX_RATIO}x)", file=sys.stderr)
+        print(f"FAIL: the round took {ratio:.2f}x curl (limit {MAX_RATIO}x)", file=sys.stderr)
         code = 1
     return code
 

@@ -21,14 +21,16 @@ NEVER_AT_IMPORT = [
     "urllib3",
     "yaml",  # the functions read the config as JSON (core/yaml_text.py)
     "dns",  # with the first DNS check or record parse (checks/dns.py, core/records.py)
+    # with the first event: Powertools' parser package and its models (handlers/events.py)
+    "aws_lambda_powertools.utilities.parser",
+    # with the first validator pydantic builds (its plugin scan): none is built at import
+    "pydantic.plugin._loader",
+    "importlib.metadata",
 ]
 ALSO_NOT = {
-    "probe": [
-        "arbiter.core.runbook",
-        "aws_lambda_powertools.utilities.parser.models.dynamodb",
-    ],
+    "probe": ["arbiter.core.runbook"],
     "decide": ["arbiter.core.runbook", "arbiter.adapters.checks"],
-    "act": ["aws_lambda_powertools.utilities.parser.models.dynamodb"],
+    "act": ["arbiter.adapters.checks"],
     "notify": ["arbiter.core.runbook"],
     "override": ["arbiter.core.runbook"],
 }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from arbiter.core.config import Config, Service, SiteName
 from arbiter.core.deferred import DeferredModel
@@ -32,7 +32,7 @@ ACT_START_GRACE = 10.0
 lease; past that, with no live lease, the next decide pass starts it again."""
 
 
-class Outcome(BaseModel):
+class Outcome(DeferredModel):
     model_config = ConfigDict(frozen=True)
 
     state: ServiceState

@@ -11,15 +11,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from arbiter.core.config import SiteName
+from arbiter.core.deferred import DeferredModel
 
 Severity = Literal["critical", "error", "warning", "info"]
 """PagerDuty's four severities; every channel shows them."""
 
 
-class _Model(BaseModel):
+class _Model(DeferredModel):
+    """Built on first validation (``core/deferred.py``): the probe uses three of these models,
+    the others the decider, the act and the override functions."""
+
     model_config = ConfigDict(extra="forbid")
 
 

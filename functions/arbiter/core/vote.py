@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from arbiter.core.config import SiteName
+from arbiter.core.deferred import DeferredModel
 from arbiter.core.model import Health, Observation, RegionTrack, SiteTrack
 
 
@@ -34,7 +35,7 @@ def apply_round(track: RegionTrack, obs: Observation, fall: int, rise: int) -> R
     return RegionTrack(last_round_at=obs.round_at, sites=sites)
 
 
-class Folded(BaseModel):
+class Folded(DeferredModel):
     """The tracks after new rounds, and the rounds that were not applied and why."""
 
     model_config = ConfigDict(frozen=True)
@@ -97,7 +98,7 @@ def apply_rounds(
     return Folded(tracks=tracks, future=future, restarted=restarted, in_time=sorted(in_time))
 
 
-class Tally(BaseModel):
+class Tally(DeferredModel):
     """The vote's outcome: what each region says, who abstained, what the quorum says."""
 
     model_config = ConfigDict(frozen=True)

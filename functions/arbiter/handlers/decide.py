@@ -15,7 +15,8 @@ from arbiter.core.config import Config, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Health, ServiceState, Status
 from arbiter.core.vote import Tally
-from arbiter.handlers.events import ScheduleEvent, StreamEvent, refused, stream_services
+from arbiter.handlers import events
+from arbiter.handlers.events import refused, stream_services
 from arbiter.observability import MetricUnit, emit, logger, metrics
 from arbiter.services.decider import Pass, decide_service
 
@@ -55,8 +56,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 def _services(rt: runtime.Runtime, event: Any) -> list[str]:
     if isinstance(event, dict) and "Records" in event:
-        return stream_services(StreamEvent.model_validate(event))
-    ScheduleEvent.model_validate(event)
+        return stream_services(events.StreamEvent.model_validate(event))
+    events.ScheduleEvent.model_validate(event)
     return [s.name for s in rt.config.services]
 
 

@@ -14,17 +14,28 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
 
+def parse(event: Any, model: Any) -> Any:
+    """Powertools' ``parse``, imported by the first call: its parser package (with pydantic's
+    networks and importlib.metadata) costs a cold import a fifth of boto3's."""
+    from aws_lambda_powertools.utilities.parser import parse as powertools_parse
+
+    return powertools_parse(event=event, model=model)
+
+
 def __getattr__(name: str) -> Any:
     """``ScheduleEvent`` (Powertools' EventBridgeModel) and ``StreamEvent`` (its
     DynamoDBStreamModel), imported when a function names them: the act function imports this
     module and uses neither, and the stream's models alone cost the probe's cold start more
     than the whole schedule event."""
-    from aws_lambda_powertools.utilities.parser import models
-
     if name == "ScheduleEvent":
-        return models.EventBridgeModel
+        from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+        return EventBridgeModel
     if name == "StreamEvent":
-        return models.DynamoDBStreamModel
+        from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
+
+        return DynamoDBStreamModel
+    # Anything else, the import system's own probes too (``__path__``), is not here.
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

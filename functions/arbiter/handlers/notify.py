@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser.models import SnsModel, SnsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -30,6 +29,9 @@ from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, trial
 from arbiter.handlers.events import refused
 from arbiter.observability import MetricUnit, logger, metrics
 from arbiter.services.notify import deliver, test_channels
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import SnsModel, SnsRecordModel
 
 
 class NotifyTestRequest(DeferredModel):
@@ -46,8 +48,18 @@ class NotifyTestEvent(DeferredModel):
     notify_test: NotifyTestRequest
 
 
-NotifyEvent = SnsModel
-"""What SNS sends the function: one record per message."""
+def notify_event() -> type[SnsModel]:
+    """What SNS sends the function, one record per message: Powertools' SnsModel, imported
+    with the first event (its parser package costs a cold import a fifth of boto3's)."""
+    from aws_lambda_powertools.utilities.parser.models import SnsModel
+
+    return SnsModel
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotifyEvent":
+        return notify_event()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ChannelsFailed(Exception):
@@ -60,7 +72,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "notify_test" in event:
         return _notify_test(event)
     try:
-        records = NotifyEvent.model_validate(event).Records
+        records = notify_event().model_validate(event).Records
     except ValidationError as exc:
         return refused("notify", exc)
     rt = runtime.current()

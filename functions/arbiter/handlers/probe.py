@@ -6,13 +6,13 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from arbiter import runtime
 from arbiter.core.model import Observation
 from arbiter.core.schedule import round_budget, round_offsets
-from arbiter.handlers.events import ScheduleEvent
+from arbiter.handlers import events
+from arbiter.handlers.events import parse
 from arbiter.observability import MetricUnit, count_per_service, emit, logger, metrics
 from arbiter.services.probe import probe_round, record
 
@@ -20,7 +20,7 @@ from arbiter.services.probe import probe_round, record
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parse(event=event, model=ScheduleEvent)
+    parse(event=event, model=events.ScheduleEvent)
     rt = runtime.current()
     start = rt.clock()
     done = 0
