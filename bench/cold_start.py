@@ -10,6 +10,10 @@ also writes the bytecode caches), ``--repeat`` rounds; each figure is a median o
 alone (interpreter start-up excluded). Exits non-zero when a handler's median exceeds 1.3x
 boto3's.
 
+The last column goes on to what the first invocation does before its first AWS call (which
+imports boto3): load the config and validate the function's sample event, which imports the
+Powertools parser and builds the models deferred to first use. Printed, not judged.
+
 With ``--from-source`` the handlers import without bytecode caches, as on Lambda, whose
 read-only ``/var/task`` keeps Python from caching what it compiles (boto3 keeps its bytecode,
 as the runtime's copy has it): printed, not judged.
@@ -18,6 +22,7 @@ as the runtime's copy has it): printed, not judged.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -35,29 +40,44 @@ REPEAT = 7
 MAX_RATIO = 1.3
 HANDLERS = ROOT / "functions" / "arbiter" / "handlers"
 _TIMED = """
-import sys, time
+import json, sys, time
 wall, cpu = time.perf_counter(), time.process_time()
 __import__(sys.argv[1])
 figures = [time.perf_counter() - wall, time.process_time() - cpu]
-if sys.argv[2:] == ["config"]:  # what the first invocation adds: runtime.current() loads it
+if len(sys.argv) > 2:  # what a first invocation adds before its first AWS call
     from arbiter import runtime
     runtime.config_from_env()
+    with open(sys.argv[2]) as sample:
+        event = json.load(sample)
+    exec(sys.argv[3], {"event": event})
     figures.append(time.perf_counter() - wall)
 print(*figures)
 """
+FIRST_EVENT = {
+    "probe": ("probe-schedule.json", "events.parse(event, events.ScheduleEvent)"),
+    "decide": ("decide-stream.json", "events.StreamEvent.model_validate(event)"),
+    "act": ("act.json", "events.ActEvent.model_validate(event)"),
+    "notify": ("notify-sns-alert.json", "notify.notify_event().model_validate(event)"),
+    "override": ("override-status.json", "override.COMMAND.validate_python(event)"),
+}
+"""Each function's sample event and how its handler validates it first thing: the Powertools
+parser and the models built on first use are part of a cold start's first invocation."""
+_FIRST_IMPORTS = (
+    "from arbiter.handlers import events, notify\nfrom arbiter.services import override\n"
+)
 
 
 @dataclass
 class Figures:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
-    with_config: list[float] = field(default_factory=list)
+    first_call: list[float] = field(default_factory=list)
 
     def add(self, values: list[float]) -> None:
         self.wall.append(values[0])
         self.cpu.append(values[1])
         if len(values) > 2:
-            self.with_config.append(values[2])
+            self.first_call.append(values[2])
 
 
 def entry_points() -> list[str]:
@@ -70,8 +90,8 @@ def entry_points() -> list[str]:
 
 
 def import_seconds(module: str, env: dict[str, str], *extra: str) -> list[float]:
-    """[wall, cpu] seconds of the import in a fresh interpreter (and wall with the config
-    loaded, with ``"config"``)."""
+    """[wall, cpu] seconds of the import in a fresh interpreter (and the wall time until the
+    config is loaded and the sample event validated, given ``event_file, validation``)."""
     done = subprocess.run(
         python_command(_TIMED, module, *extra),
         env=env,
@@ -83,6 +103,15 @@ def import_seconds(module: str, env: dict[str, str], *extra: str) -> list[float]
     if done.returncode != 0:
         raise SystemExit(f"FAIL: import {module} failed:\n{done.stderr[-3000:]}")
     return [float(v) for v in done.stdout.strip().splitlines()[-1].split()]
+
+
+def first(name: str) -> tuple[str, ...]:
+    """The extra arguments that time ``name``'s first event too (none for a handler without
+    a sample: a new entry point)."""
+    if name not in FIRST_EVENT:
+        return ()
+    sample, validation = FIRST_EVENT[name]
+    return str(ROOT / "events" / sample), _FIRST_IMPORTS + validation
 
 
 def drop_bytecode(tree: Path) -> None:
@@ -111,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     boto = Figures()
     for _ in range(args.repeat):
         for name in names:  # each handler next to a boto3 import, so both see the same load
-            handlers[name].add(import_seconds(f"arbiter.handlers.{name}", envs[name], "config"))
+            handlers[name].add(import_seconds(f"arbiter.handlers.{name}", envs[name], *first(name)))
             boto.add(import_seconds("boto3", boto_env))
     source: dict[str, list[float]] = {}
     if args.from_source:
@@ -128,14 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repetitions:  {args.repeat}, each handler alternated with a bare import boto3")
     print(f"import boto3: median {base * 1000:.0f} ms (cpu {base_cpu * 1000:.0f} ms)"
           f"  [{_spread(boto.wall)}]")  # fmt: skip
-    print("handler       import (median)  ratio   cpu ratio  import + config load")
+    print("handler       import (median)  ratio   cpu ratio  + config and first event")
     code = 0
     for name in names:
         figures = handlers[name]
         median = statistics.median(figures.wall)
         ratio = median / base
         cpu_ratio = statistics.median(figures.cpu) / base_cpu
-        loaded = statistics.median(figures.with_config)
+        loaded = statistics.median(figures.first_call) if figures.first_call else math.nan
         verdict = "" if ratio <= MAX_RATIO else f"  FAIL (limit {MAX_RATIO}x)"
         print(f"{name:<12}  {median * 1000:6.0f} ms       {ratio:4.2f}x  {cpu_ratio:4.2f}x"
               f"      {loaded * 1000:6.0f} ms ({loaded / base:.2f}x){verdict}")  # fmt: skip
