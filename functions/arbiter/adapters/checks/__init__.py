@@ -98,6 +98,8 @@ class _Round:
     starting 200 of them began the last check a few hundred milliseconds late. ``_thread``
     does not wait, and in a tree the starts overlap: the last check begins within a few
     milliseconds. The workers carry no ``threading.Thread``; ``live_workers()`` counts them.
+    A checker must not call ``threading.current_thread()`` (``logging`` records do): in such a
+    thread it registers a dummy Thread that can outlive it in ``threading.enumerate()``.
     """
 
     def __init__(self, checks: Sequence[Check], workers: int) -> None:
