@@ -1206,6 +1206,41 @@ class Monitoring(_Model):
     refusing them)."""
 
 
+MRSC_REGION_SETS = {
+    "US": ("us-east-1", "us-east-2", "us-west-2"),
+    "EU": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"),
+    "AP": ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3"),
+}
+"""The region sets a DynamoDB global table with multi-Region strong consistency (MRSC) can
+span: exactly three regions (three replicas, or two and a witness), all from one set."""
+
+
+class Control(_Model):
+    """Where the decider runs: the home region alone, or the home region plus standby regions
+    that take over when it is lost (see README "Surviving the loss of a region")."""
+
+    standby_regions: list[AwsRegion] = Field(default_factory=list, max_length=2)
+    """Regions with a full, idle copy of the control plane (decide, act, override, notify; a
+    replica of the table). One of them takes over when the home region's lease lapses."""
+    witness_region: AwsRegion | None = None
+    """The third region of the lease table (multi-Region strong consistency needs three):
+    required with one standby region, not allowed with two."""
+    lease: (
+        Annotated[Seconds, at_most(15 * MINUTE, "a standby waits a whole lease to take over")]
+        | None
+    ) = None
+    """How long a leader's lease lasts after its last renewal; a standby takes over this long
+    (plus ``LEASE_SKEW``) after the leader's region stops renewing it. Default: the longest
+    runbook step plus 60 s, and at least 120 s. No runbook step starts unless the lease still
+    covers its whole time, so the old leader has stopped before a standby takes over."""
+
+    @field_validator("standby_regions")
+    @classmethod
+    def _unique_standbys(cls, regions: list[str]) -> list[str]:
+        _reject_duplicates(regions)
+        return regions
+
+
 class Table(_Model):
     removal: Literal["retain", "destroy"] = "retain"
     """What ``cdk destroy`` does with the table (state, audit log, observations):
@@ -1233,6 +1268,7 @@ class Config(_Model):
     """A scheduled rehearsal of every switch (none unless set)."""
     monitoring: Monitoring = Field(default_factory=Monitoring)
     table: Table = Field(default_factory=Table)
+    control: Control = Field(default_factory=Control)
     services: list[Service] = Field(min_length=1)
 
     @field_validator("probe_regions")
@@ -1258,6 +1294,17 @@ class Config(_Model):
     @property
     def quorum(self) -> int:
         return self.decision.quorum or len(self.probe_regions) // 2 + 1
+
+    @property
+    def control_regions(self) -> list[str]:
+        """Where a decider runs, the home region first."""
+        return [self.home_region, *self.control.standby_regions]
+
+    @property
+    def lease_seconds(self) -> float:
+        if self.control.lease is not None:
+            return self.control.lease
+        return max(MIN_LEASE, longest_step(self) + LEASE_MARGIN)
 
     @property
     def stale_after(self) -> float:
@@ -1526,6 +1573,84 @@ def _article(rtype: RecordType) -> str:
     return f"a {rtype.value}" if rtype is RecordType.CNAME else f"an {rtype.value}"
 
 
+LEASE_SKEW = 5.0
+"""Seconds a standby waits past a lease's end before taking it: allowance for clock skew
+between regions (Lambda's clocks are NTP-synchronised)."""
+LEASE_MARGIN = 30.0
+"""Seconds a lease must last beyond the longest runbook step (a provider call's retries and
+the report), and what is left before a leader renews it early."""
+MIN_LEASE = 120.0
+"""The shortest default lease: longer than the decider's one-minute schedule, so a leader
+whose only passes are scheduled still renews in time."""
+
+
+def step_seconds(service: Service) -> float:
+    """The longest single runbook step of this service (either way): a fence, a hook, the
+    DNS wait or a VoIP route; each runs only when the leader's lease covers it whole."""
+    longest = service.dns.verify_timeout
+    if service.voip:
+        longest = max(longest, VOIP_ROUTE_SECONDS)
+    for site in SiteName:
+        side = service.site(site)
+        if side.fence is not None:
+            longest = max(longest, side.fence.timeout)
+        for hook in (
+            *side.hooks.pre_release,
+            *side.hooks.post_release,
+            *side.hooks.pre_acquire,
+            *side.hooks.post_acquire,
+        ):
+            longest = max(longest, hook.timeout)
+    return longest
+
+
+def longest_step(config: Config) -> float:
+    return max(step_seconds(s) for s in config.services)
+
+
+def _control_problems(config: Config) -> Iterator[str]:
+    control = config.control
+    standbys, witness = control.standby_regions, control.witness_region
+    for i, region in enumerate(standbys):
+        if region == config.home_region:
+            yield f"control.standby_regions[{i}]: {region!r} is the home_region already"
+    if not standbys:
+        if witness is not None:
+            yield "control.witness_region: only used with control.standby_regions"
+        return
+    if len(standbys) == 1 and witness is None:
+        yield (
+            "control.witness_region: required with one standby region (the lease table needs "
+            "three regions: home, standby and a witness)"
+        )
+    if len(standbys) == 2 and witness is not None:
+        yield "control.witness_region: not allowed with two standby regions (three already)"
+    if witness is not None and witness in config.control_regions:
+        yield f"control.witness_region: {witness!r} is already a control region"
+    regions = [*config.control_regions, *([witness] if witness else [])]
+    fits = [name for name, members in MRSC_REGION_SETS.items() if set(regions) <= set(members)]
+    if not fits:
+        sets = "; ".join(f"{k}: {', '.join(v)}" for k, v in MRSC_REGION_SETS.items())
+        yield (
+            f"control: home_region, standby_regions and witness_region ({', '.join(regions)}) "
+            "must all be in one region set of DynamoDB multi-Region strong consistency "
+            f"({sets})"
+        )
+    if control.lease is not None:
+        need = longest_step(config) + LEASE_MARGIN
+        if control.lease < need:
+            yield (
+                f"control.lease: {fmt_seconds(control.lease)} is shorter than the longest "
+                f"runbook step plus {LEASE_MARGIN:g} s ({fmt_seconds(need)}); a step must fit "
+                "inside the lease"
+            )
+        if control.lease < 90:
+            yield (
+                f"control.lease: {fmt_seconds(control.lease)} is shorter than 90 s; a leader "
+                "renews it on the decider's one-minute schedule"
+            )
+
+
 _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _partition_problems,
     _quorum_problems,
@@ -1535,6 +1660,7 @@ _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _act_time_problems,
     _timing_problems,
     _lambda_problems,
+    _control_problems,
 ]
 
 
