@@ -764,3 +764,32 @@ class DynamoStore:
             )
         else:
             self._call("delete_item", Key=self._delivery_key(key))
+
+
+class ReplicaWriter(DynamoStore):
+    """A probe's store when the table has replicas (``control.standby_regions``): a round goes
+    to the first replica that takes it, and the table's replication carries it to the others.
+    A replica that failed is tried again only after ``RETRY_FIRST_AFTER`` writes went to
+    another, so a lost home region costs one failed attempt, not one per round."""
+
+    RETRY_FIRST_AFTER = 20
+
+    def __init__(self, replicas: list[DynamoStore]) -> None:
+        first = replicas[0]
+        super().__init__(first.table, first.api._factory)
+        self.replicas = replicas
+        self.current = 0
+        self._since_failover = 0
+
+    def put_observation(self, obs: Observation, expires_at: datetime) -> None:
+        if self.current and self._since_failover >= self.RETRY_FIRST_AFTER:
+            self.current, self._since_failover = 0, 0
+        try:
+            self.replicas[self.current].put_observation(obs, expires_at)
+        except RetryableError:
+            # The caller's next attempt (services/probe.py) goes to the next replica.
+            self.current = (self.current + 1) % len(self.replicas)
+            self._since_failover = 0
+            raise
+        if self.current:
+            self._since_failover += 1
