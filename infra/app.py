@@ -55,6 +55,17 @@ def add_stacks(app: cdk.App, config: Config, asset: Path) -> None:
         env=cdk.Environment(account=account, region=config.home_region),
         description=f"Arbiter control plane: table, decide/act/override, alerts ({config.app})",
     )
+    for region in config.control.standby_regions:
+        standby = ControlStack(
+            app,
+            f"{config.app}-control-{region}",
+            config=config,
+            asset=asset,
+            standby=True,
+            env=cdk.Environment(account=account, region=region),
+            description=f"Arbiter standby control region {region} ({config.app})",
+        )
+        standby.add_stack_dependency(control)  # the replicas come from the home stack
     for region in config.probe_regions:
         probe = ProbeStack(
             app,
