@@ -157,7 +157,7 @@ def from_env() -> Runtime:
         region=region,
         hooks=WebhookClient(keys),
         voip=VoipProviders(config, deps),
-        actions=Actions(keys.get, _client, home),
+        actions=Actions(keys.get, _client, config.home_region),
         channels_factory=lambda: channels_from(config, deps.secret),
     )
 
