@@ -575,7 +575,7 @@ class Simulation:
                 if observed.round_at > EPOCH + _td(t):
                     self.stored_ahead.append(observed)
                 self.result.rounds += 1
-                self._decide(t)
+                self._decide(t, stream=True)
             elif kind == "schedule":
                 heapq.heappush(queue, (t + SCHEDULE, 2, "schedule", ""))
                 self._decide(t)
@@ -642,12 +642,14 @@ class Simulation:
             else:
                 self.cluster.rejoin(region)
 
-    def _leading(self, t: float) -> str | None:
+    def _leading(self, t: float, stream: bool = False) -> str | None:
         """The control region that holds the lease at ``t`` (taking or renewing it as the
-        real decide function does at the start of a pass), or None."""
+        real decide function does at the start of a pass), or None. A round (``stream``)
+        starts a pass only in the home region: a standby's decider runs on its one-minute
+        schedule (its replica's stream has no trigger)."""
         now = EPOCH + _td(t)
         self._replicate(t)
-        for region in self.control:
+        for region in self.control[:1] if stream else self.control:
             if self._lost(region, t):
                 continue
             try:
@@ -661,8 +663,8 @@ class Simulation:
                 return region
         return None
 
-    def _decide_multi(self, t: float) -> None:
-        region = self._leading(t)
+    def _decide_multi(self, t: float, stream: bool) -> None:
+        region = self._leading(t, stream)
         if region is None:
             return
         now = EPOCH + _td(t)
@@ -698,9 +700,9 @@ class Simulation:
             self.leases[region].close(self.service.name, transition.id, closed, EPOCH + _td(t))
         self.replicating.append((t + self.s.replication_lag, region, self.state))
 
-    def _decide(self, t: float) -> None:
+    def _decide(self, t: float, stream: bool = False) -> None:
         if self.multi:
-            self._decide_multi(t)
+            self._decide_multi(t, stream)
             return
         now = EPOCH + _td(t)
         # As the table's query would: rounds stamped ahead come back every pass until they
