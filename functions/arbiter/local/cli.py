@@ -540,6 +540,11 @@ def _override(args: argparse.Namespace) -> int:
         return fail(args, str(exc))
     target = remote.find_target(args.function, args.region, args.config)
     answer = remote.invoke(target, payload, retry=args.command not in WRITES)
+    leader = answer.get("leader") if isinstance(answer, dict) else None
+    if leader and not answer.get("ok") and args.function is None and leader != target.region:
+        # A standby control region refused it (nothing written): send it to the leader.
+        target = remote.find_target(None, leader, args.config)
+        answer = remote.invoke(target, payload, retry=args.command not in WRITES)
     if not isinstance(answer, dict):
         return fail(args, f"unexpected answer from {target.function}: {json.dumps(answer)[:200]}")
     if args.json:
