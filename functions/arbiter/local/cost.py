@@ -760,7 +760,10 @@ def route53(config: Config, a: Assumptions) -> tuple[list[Route53Check], list[Un
     missing: list[Unmatched] = []
     for service, site, check in checks(config):
         done = route53_check(service, site, check, config, a)
-        (missing if isinstance(done, Unmatched) else found).append(done)  # type: ignore[arg-type]
+        if isinstance(done, Unmatched):
+            missing.append(done)
+        else:
+            found.append(done)
     return found, missing
 
 
@@ -829,8 +832,10 @@ class Report:
 
 
 def estimate(config: Config, source: str = "config", a: Assumptions | None = None) -> Report:
+    """The bill, Route 53's for the same checks, and Arbiter's for the checks Route 53 can do
+    (the two sides of the percentage)."""
     a = a or Assumptions()
-    items = [i for i in arbiter_items(config, a) if i.quantity]
+    items = arbiter_items(config, a)
     found, missing = route53(config, a)
     comparable = sum(i.monthly for i in items)
     if missing:
@@ -955,8 +960,8 @@ def _verdict(report: Report) -> list[str]:
     lines.append(f"Largest items: {largest}")
     a = report.assumptions
     lines.append(
-        f"Assumed: probe round {a.probe_ms:g} ms, decide pass {a.decide_ms:g} ms, cold starts "
-        f"{100 * a.cold_start_share:g}% x {a.init_ms:g} ms, X-Ray tracing "
+        f"Assumed: probe round {a.probe_ms:g} ms, decide invocation {a.decide_ms:g} ms, "
+        f"cold starts {100 * a.cold_start_share:g}% x {a.init_ms:g} ms, X-Ray tracing "
         f"{'on' if a.tracing else 'off'} (see the README for every assumption)"
     )
     return lines
@@ -964,26 +969,15 @@ def _verdict(report: Report) -> list[str]:
 
 def to_json(report: Report) -> dict[str, Any]:
     """``arbiter cost --json``: the same numbers as the table."""
-    c = report.config
-    used: dict[str, Price] = {}
-    for item in report.items:
-        used[f"{item.price.service}: {item.price.what}"] = item.price
+    used = {f"{i.price.service}: {i.price.what}": i.price for i in report.items}
     return {
         "ok": True,
         "file": report.source,
         "currency": "USD",
         "month_hours": MONTH_HOURS,
         "prices_checked": CHECKED,
-        "config": {
-            "home_region": c.home_region,
-            "probe_regions": list(c.probe_regions),
-            "standby_regions": list(c.control.standby_regions),
-            "witness_region": c.control.witness_region,
-            "interval_s": c.probe.interval,
-            "services": len(c.services),
-            "checks": sum(1 for _ in checks(c)),
-        },
-        "assumptions": {k: v for k, v in vars(report.assumptions).items()},
+        "config": _config_json(report.config),
+        "assumptions": dict(vars(report.assumptions)),
         "arbiter": {
             "total": report.total,
             "groups": [
@@ -995,24 +989,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 for name, items in report.groups().items()
             ],
         },
-        "route53": {
-            "total": report.route53_total,
-            "interval_s": 10 if c.probe.interval < FAST_BELOW else 30,
-            "checks": [
-                {
-                    "where": r.where,
-                    "kind": r.kind,
-                    "type": r.type,
-                    "features": list(r.features),
-                    "monthly": r.monthly,
-                    "notes": list(r.notes),
-                }
-                for r in report.route53
-            ],
-            "no_equivalent": [
-                {"where": u.where, "kind": u.kind, "why": u.why} for u in report.unmatched
-            ],
-        },
+        "route53": _route53_json(report),
         "comparison": {
             "arbiter_total": report.total,
             "arbiter_comparable": report.comparable,
@@ -1033,6 +1010,39 @@ def to_json(report: Report) -> dict[str, Any]:
                 "checked": p.checked,
             }
             for key, p in used.items()
+        ],
+    }
+
+
+def _config_json(c: Config) -> dict[str, Any]:
+    return {
+        "home_region": c.home_region,
+        "probe_regions": list(c.probe_regions),
+        "standby_regions": list(c.control.standby_regions),
+        "witness_region": c.control.witness_region,
+        "interval_s": c.probe.interval,
+        "services": len(c.services),
+        "checks": sum(1 for _ in checks(c)),
+    }
+
+
+def _route53_json(report: Report) -> dict[str, Any]:
+    return {
+        "total": report.route53_total,
+        "interval_s": 10 if report.config.probe.interval < FAST_BELOW else 30,
+        "checks": [
+            {
+                "where": r.where,
+                "kind": r.kind,
+                "type": r.type,
+                "features": list(r.features),
+                "monthly": r.monthly,
+                "notes": list(r.notes),
+            }
+            for r in report.route53
+        ],
+        "no_equivalent": [
+            {"where": u.where, "kind": u.kind, "why": u.why} for u in report.unmatched
         ],
     }
 
