@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from arbiter.core.config import ChatbotChannel, Config
-from infra import grants, monitoring, nag
+from infra import dataplane, grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
     NOTIFY,
@@ -155,6 +155,7 @@ class ControlStack(Stack):
         self._allow_secrets(decide, need.decide_secrets)
         self._allow_secrets(notify, need.notify_secrets)
         self._allow_ssm(act, need.act_ssm)
+        dataplane.add_to_control(self, config, publishers=[decide, act])
         # A failed act invocation is a machine payload: the notify function renders it.
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.ops)
