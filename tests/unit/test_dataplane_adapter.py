@@ -247,3 +247,26 @@ def test_dataplane_names_match_what_the_stack_creates() -> None:
     config = dp_config()
     assert dataplane.set_identifier(config, SiteName.PRIMARY) == "arbiter-primary"
     assert dataplane.step_names(config, config.services[0]) == ["dns:dp:ZEXAMPLE"]
+
+
+def test_plan_describes_a_data_plane_switch_and_reads_the_served_answer() -> None:
+    from arbiter.local.plan import make_plan, render
+
+    config = dp_config()
+
+    def primary_served(query: dns.message.Message, *args: Any) -> dns.message.Message:
+        return _answer(query, values=("203.0.113.10",))
+
+    provider = adapter(config, ask=primary_served)
+    planned = make_plan(config, config.services[0], SiteName.SECONDARY, {"dp": provider})
+    text = render(planned, config)
+    assert (
+        "* data plane: the switch publishes Arbiter/DataPlane PrimaryWanted=0 for web to "
+        "us-east-1, us-east-2, us-west-2 (PutMetricData; no Route 53 API call)\n"
+        "* Route 53 answers with the secondary failover record set once 2 of the 3 alarms "
+        "agree; 'current' is what the zone's authoritative servers answer now\n"
+        "* Update    www.example.com. A\n"
+        "*   current 203.0.113.10 (TTL 60)\n"
+        "*   new     198.51.100.10 (TTL 60)\n"
+    ) in text
+    assert planned.problems == []
