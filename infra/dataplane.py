@@ -42,7 +42,7 @@ def add_to_control(stack: Stack, config: Config, publishers: Sequence[lambda_.IF
     services = dataplane.services(config)
     if not services:
         return
-    grant_publish(publishers)
+    grant_publish(config, publishers)
     home = alarms(stack, config)
     for service in services:
         check = health_checks(stack, config, service, home[service.name])
@@ -79,8 +79,12 @@ class AlarmStack(Stack):
         alarms(self, config)
 
 
-def grant_publish(functions: Sequence[lambda_.IFunction]) -> None:
-    """PutMetricData has no resource-level permission: the namespace condition is the bound."""
+def grant_publish(config: Config, functions: Sequence[lambda_.IFunction]) -> None:
+    """PutMetricData has no resource-level permission: the namespace condition is the bound.
+    Every control region's decide and act functions need it (a standby publishes once it
+    leads); nothing when no record uses the mode."""
+    if not dataplane.services(config):
+        return
     for function in functions:
         function.add_to_role_policy(
             iam.PolicyStatement(

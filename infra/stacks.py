@@ -155,7 +155,6 @@ class ControlStack(Stack):
         self._allow_secrets(decide, need.decide_secrets)
         self._allow_secrets(notify, need.notify_secrets)
         self._allow_ssm(act, need.act_ssm)
-        dataplane.add_to_control(self, config, publishers=[decide, act])
         # A failed act invocation is a machine payload: the notify function renders it.
         act.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SnsDestination(self.ops)
@@ -197,6 +196,7 @@ class ControlStack(Stack):
         if config.drill is not None:
             drill_schedule(self, act, config.drill.schedule)
 
+        dataplane.add_to_control(self, config, publishers=[decide, act])
         alarms = monitoring.Alarms(self, config)
         for function in (decide, act, override):
             monitoring.errors_alarm(alarms, function, self.ops)
