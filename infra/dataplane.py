@@ -12,9 +12,11 @@ Per service with ``route53_failover`` records:
   none (Route 53 answers with the SECONDARY whenever the PRIMARY is unhealthy).
 
 The home region's alarms are in the home stack; the other alarm regions' (standby regions,
-witness) in one small ``AlarmStack`` each, deployed before the home stack (a health check
-names an alarm that must exist). The decide and act functions may PutMetricData into the
-``Arbiter/DataPlane`` namespace only.
+witness) in one small ``AlarmStack`` each, deployed before the home stack: Route 53 copies an
+alarm's configuration into its health check (``CloudWatchAlarmConfiguration``), so the alarm
+must exist first. Not in a standby region's control stack, which itself waits for the home
+stack (its table replicas). Every control region's decide and act functions may PutMetricData
+into the ``Arbiter/DataPlane`` namespace only (``grant_publish``).
 """
 
 from __future__ import annotations
