@@ -20,7 +20,7 @@ import aws_cdk as cdk  # noqa: E402
 
 from arbiter.core.config import Config, load_config  # noqa: E402
 from arbiter.core.errors import ConfigError  # noqa: E402
-from infra import nag  # noqa: E402
+from infra import dataplane, nag  # noqa: E402
 from infra.asset import AssetBuildError, build_asset  # noqa: E402
 from infra.stacks import ControlStack, ProbeStack  # noqa: E402
 
@@ -76,6 +76,7 @@ def add_stacks(app: cdk.App, config: Config, asset: Path) -> None:
             description=f"Arbiter probe in {region} ({config.app})",
         )
         probe.add_stack_dependency(control)
+    dataplane.add_alarm_stacks(app, config, control, account)
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from arbiter.core.config import ChatbotChannel, Config
-from infra import grants, monitoring, nag
+from infra import dataplane, grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
     NOTIFY,
@@ -208,6 +208,7 @@ class ControlStack(Stack):
         if config.drill is not None:
             drill_schedule(self, act, config.drill.schedule)
 
+        dataplane.add_to_control(self, config, publishers=[decide, act])
         alarms = monitoring.Alarms(self, config)
         for function in (decide, act, override):
             monitoring.errors_alarm(alarms, function, self.ops)

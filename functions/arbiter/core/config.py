@@ -524,6 +524,24 @@ class Route53Provider(_DnsProviderBase):
     type: Literal["route53"]
 
 
+DATAPLANE_PROVIDER = "route53_failover"
+DATAPLANE_TYPES = (RecordType.A, RecordType.AAAA, RecordType.CNAME)
+DATAPLANE_TTL = 60
+"""AWS recommends a TTL of 60 s or less for records that DNS failover moves."""
+DATAPLANE_VERIFY = 300.0
+"""The ``dns.verify_timeout`` a data-plane switch is given at least: an alarm period of
+60 s, the health checks' reaction and Route 53's propagation (AWS bounds neither)."""
+
+
+class Route53FailoverProvider(_DnsProviderBase):
+    """Route 53 failover records switched on Route 53's data plane: the stack creates a
+    PRIMARY and a SECONDARY record set per record and health checks that follow a CloudWatch
+    alarm; a switch publishes a metric datapoint (PutMetricData) in each alarm region and
+    never calls the Route 53 API (README "Data-plane failover")."""
+
+    type: Literal["route53_failover"]
+
+
 class CloudflareProvider(_DnsProviderBase):
     """Cloudflare API v4, with an API token (Zone.DNS edit) kept in Secrets Manager."""
 
@@ -568,10 +586,14 @@ class Rfc2136Provider(_DnsProviderBase):
 
 
 DnsProviderConfig = Annotated[
-    Route53Provider | CloudflareProvider | PowerDnsProvider | Rfc2136Provider,
+    Route53Provider
+    | Route53FailoverProvider
+    | CloudflareProvider
+    | PowerDnsProvider
+    | Rfc2136Provider,
     Field(discriminator="type"),
 ]
-_PROVIDER_TAGS = {"route53", "cloudflare", "powerdns", "rfc2136"}
+_PROVIDER_TAGS = {"route53", DATAPLANE_PROVIDER, "cloudflare", "powerdns", "rfc2136"}
 DEFAULT_DNS_PROVIDER = Route53Provider(type="route53")
 """What ``provider: route53`` means when ``dns_providers`` does not define it."""
 
@@ -1334,7 +1356,15 @@ class Config(_Model):
         found = []
         for i, service in enumerate(self.services):
             for j, record in enumerate(service.dns.records):
-                if record.ttl > 300:
+                if self.dns_provider(record.provider).type == DATAPLANE_PROVIDER:
+                    if record.ttl > DATAPLANE_TTL:
+                        found.append(
+                            f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above "
+                            f"{DATAPLANE_TTL} s, which AWS recommends at most for failover "
+                            "records; resolvers keep the old answer that long after Route 53 "
+                            "switches"
+                        )
+                elif record.ttl > 300:
                     found.append(
                         f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above 300 s; "
                         "resolvers may keep the old address that long after a switch"
@@ -1348,6 +1378,7 @@ class Config(_Model):
                                 "looks like a credential; the config is bundled into the "
                                 "Lambda asset, so use a health URL that needs none"
                             )
+            found += _dataplane_warnings(self, i, service)
         if self.quorum * 2 <= len(self.probe_regions):
             found.append(
                 f"decision.quorum: {self.quorum} of {len(self.probe_regions)} regions is not a "
@@ -1390,7 +1421,7 @@ _CLOUDFLARE_ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 def _zone_problem(kind: str, record: DnsRecord) -> str | None:
     """The zone in the provider's own terms, and the record inside it."""
     zone = record.zone
-    if kind == "route53":
+    if kind in ("route53", DATAPLANE_PROVIDER):
         if not _ROUTE53_ZONE.fullmatch(zone):
             return f"{zone!r} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
         return None
@@ -1440,6 +1471,68 @@ def _record_problems(config: Config) -> Iterator[str]:
                     )
                     break
             others.append((where, record.type))
+
+
+def _route53_records(config: Config) -> Iterator[tuple[str, str, DnsRecord]]:
+    """Every record at a Route 53 provider (simple or failover): where, provider type, record."""
+    for i, service in enumerate(config.services):
+        for j, record in enumerate(service.dns.records):
+            try:
+                kind = config.dns_provider(record.provider).type
+            except KeyError:
+                continue  # _record_problems names it
+            if kind in ("route53", DATAPLANE_PROVIDER):
+                yield f"services[{i}].dns.records[{j}]", kind, record
+
+
+def _dataplane_problems(config: Config) -> Iterator[str]:
+    """A failover record is a site's address (A, AAAA or CNAME), and its name and type are
+    Route 53's for it alone: the stack creates its PRIMARY and SECONDARY record sets, which
+    cannot share a name and type with a simple record (or any record, for a CNAME)."""
+    found = list(_route53_records(config))
+    for n, (where, kind, record) in enumerate(found):
+        if kind != DATAPLANE_PROVIDER:
+            continue
+        if record.type not in DATAPLANE_TYPES:
+            yield (
+                f"{where}.type: a {DATAPLANE_PROVIDER} record is A, AAAA or CNAME (the address "
+                f"of a site), not {record.type.value}; give a route53 provider for it"
+            )
+        zone = record.zone.removeprefix("/hostedzone/")
+        for m, (other_where, _, other) in enumerate(found):
+            if m == n or other.provider == record.provider:
+                continue  # the same provider: _record_problems compares those
+            if other.zone.removeprefix("/hostedzone/") != zone:
+                continue
+            if other.name.lower() != record.name.lower():
+                continue
+            if RecordType.CNAME in (record.type, other.type) or other.type is record.type:
+                if m < n and found[m][1] == DATAPLANE_PROVIDER:
+                    continue  # reported once, at the first of the two failover records
+                yield (
+                    f"{where}: {record.name} {record.type.value} in zone {record.zone} is also "
+                    f"{other_where} ({other.type.value} at {other.provider}); the stack creates "
+                    "failover record sets for it, which Route 53 cannot hold next to another "
+                    "record set of that name and type: remove one of the two"
+                )
+
+
+def _dataplane_warnings(config: Config, i: int, service: Service) -> list[str]:
+    """A verify step too short for a data-plane switch would report every server lagging."""
+    if not service.dns.verify.enabled or service.dns.verify_timeout >= DATAPLANE_VERIFY:
+        return []
+    if not any(
+        config.dns_providers.get(r.provider) is not None
+        and config.dns_providers[r.provider].type == DATAPLANE_PROVIDER
+        for r in service.dns.records
+    ):
+        return []
+    return [
+        f"services[{i}].dns.verify_timeout: {fmt_seconds(service.dns.verify_timeout)} is "
+        f"shorter than {fmt_seconds(DATAPLANE_VERIFY)}; a {DATAPLANE_PROVIDER} switch takes an "
+        "alarm period of 60 s plus the health checks' reaction and Route 53's propagation, so "
+        "the verify step would report the servers as lagging"
+    ]
 
 
 def _provider_problems(config: Config) -> Iterator[str]:
@@ -1656,6 +1749,7 @@ _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _quorum_problems,
     _provider_problems,
     _record_problems,
+    _dataplane_problems,
     _voip_problems,
     _act_time_problems,
     _timing_problems,

@@ -17,6 +17,7 @@ from arbiter.core.model import Health, ServiceState, Status
 from arbiter.core.vote import Tally
 from arbiter.handlers.events import ScheduleEvent, StreamEvent, refused, stream_services
 from arbiter.observability import MetricUnit, emit, logger, metrics
+from arbiter.services.dataplane import publish_committed
 from arbiter.services.decider import Pass, decide_service
 
 MAX_PARALLEL = 8
@@ -50,6 +51,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             continue
         results[name] = _record(name, done)
         _service_metrics(rt.config, done.outcome.state, done.outcome.vote, now)
+    if "Records" not in event:  # the scheduled pass, once a minute: keep the data plane fed
+        publish_committed(rt, [p.outcome.state for p in passes if isinstance(p, Pass)], now)
     failed = [n for n, r in results.items() if "error" in r]
     if failed and "Records" in event:
         raise ArbiterError(f"decide failed for {', '.join(failed)}: the batch is retried")

@@ -160,6 +160,7 @@ def _dns(run: Run, step: DnsStep) -> StepOutcome:
     run.remember_change(step.name, None)
     changed = set(change.changed)
     lines = [f"{'changed' if r.label in changed else 'already'} {r.shown()}" for r in step.records]
+    lines += change.notes
     summary = (
         f"{provider.label}: {len(change.changed)} changed, {len(change.unchanged)} already "
         f"right; live after {waited:.1f} s ({_total_wait(run)})"
