@@ -331,6 +331,7 @@ class ControlStack(Stack):
             service="dynamodb", resource="table", resource_name=table_name(config)
         )
         act, decide, override, notify = self._functions(config, code, environment, replica)
+        dataplane.grant_publish(config, [decide, act])
         self._grant_lease(config, (decide, act, override))
         events.Rule(
             self,
