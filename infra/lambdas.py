@@ -42,6 +42,9 @@ class FunctionSpec:
     role: str
     timeout_s: int
     memory_mb: int = 256
+    tracing: bool = True
+    """Active X-Ray tracing. X-Ray bills $5 per million traces past 100,000 a month, and a
+    function invoked every few seconds in every region would record one per invocation."""
 
     @property
     def handler(self) -> str:
@@ -64,9 +67,11 @@ NOTIFY = FunctionSpec("notify", timeout_s=60)
 configured channels (webhook, Slack, Chatbot, PagerDuty)."""
 
 
-TICK = FunctionSpec("tick", timeout_s=30, memory_mb=128)
+TICK = FunctionSpec("tick", timeout_s=30, memory_mb=128, tracing=False)
 """Below a 60 s interval: once a minute, queues the next minute's rounds as delayed SQS
-messages (a few SendMessageBatch calls), then ends. Nothing in it waits for a round."""
+messages (a few SendMessageBatch calls), then ends. Nothing in it waits for a round. Not
+traced: 43,200 traces a month per region would alone exceed X-Ray's free 100,000 in three
+regions, for a function with one call to trace."""
 
 
 def probe_spec(config: Config) -> FunctionSpec:
@@ -167,7 +172,7 @@ def arbiter_function(
         memory_size=spec.memory_mb,
         timeout=Duration.seconds(spec.timeout_s),
         environment=dict(environment),
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=lambda_.Tracing.ACTIVE if spec.tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
     )
     nag.acknowledge(
@@ -175,12 +180,13 @@ def arbiter_function(
         nag.BASIC_EXECUTION_ROLE,
         "The AWS-managed basic execution role only lets the function write its own logs.",
     )
-    nag.acknowledge(
-        function,
-        nag.arn_wildcard("*"),
-        "X-Ray PutTraceSegments/PutTelemetryRecords and DynamoDB ListStreams "
-        "support no resource-level permissions.",
-    )
+    if spec.tracing:  # an untraced function has no reason for a "*" resource
+        nag.acknowledge(
+            function,
+            nag.arn_wildcard("*"),
+            "X-Ray PutTraceSegments/PutTelemetryRecords and DynamoDB ListStreams "
+            "support no resource-level permissions.",
+        )
     return function
 
 
