@@ -61,7 +61,8 @@ NODE_KINDS = (("ec2", "instance"), ("ssm", "managed-instance"))
 
 
 def schedule_minutes(interval: float) -> int:
-    """EventBridge's granularity is one minute; a shorter interval runs rounds in a loop."""
+    """EventBridge's granularity is one minute: below it, the probe stacks' rule invokes the
+    ticker once a minute (``core/schedule.py``), and the decider's schedule runs each minute."""
     return max(1, int(interval) // 60)
 
 

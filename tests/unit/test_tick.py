@@ -16,9 +16,10 @@ from arbiter import ticker
 from arbiter.adapters.queue import Delayed
 from arbiter.handlers import tick as tick_handler
 from arbiter.local.context import LocalContext
+from arbiter.observability import metrics
 from arbiter.services.tick import tick
 from arbiter.ticker import Ticker, TickerSetting, interval_from
-from tests.emf import logged
+from tests.emf import emitted, logged, stdout_records
 
 M = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -144,8 +145,24 @@ def test_the_handler_queues_the_minute_after_the_events_minute(installed: FakeQu
     ]
 
 
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metrics printed (the demo turns them off for the process)."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics.clear_metrics()
+
+
+def test_a_tick_that_went_well_emits_no_metric(
+    installed: FakeQueue, emf: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tick_handler.handler(sample(), LocalContext())
+    names = ("RoundsLate", "RoundsUnqueued")
+    records = stdout_records(capsys.readouterr().out)
+    assert all(emitted(records, name) == [] for name in names)
+
+
 def test_a_late_tick_logs_and_counts_what_it_dropped(
-    installed: FakeQueue, log_lines: io.StringIO
+    installed: FakeQueue, log_lines: io.StringIO, emf: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ticker.install(Ticker(interval=15, queue=installed, clock=lambda: s(85)))
     result = tick_handler.handler(sample(), LocalContext())
@@ -153,6 +170,24 @@ def test_a_late_tick_logs_and_counts_what_it_dropped(
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     (late,) = [x for x in lines if x["message"].startswith("late tick")]
     assert late["dropped"] == ["2026-11-22T09:01:00Z", "2026-11-22T09:01:15Z"]
+    assert emitted(stdout_records(capsys.readouterr().out), "RoundsLate") == [2.0]
+
+
+def test_rounds_not_queued_after_the_retry_are_logged_with_the_reason_and_counted(
+    log_lines: io.StringIO, emf: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue = FakeQueue(failing=["2026-11-22T09:01:45Z"] * 2)
+    ticker.install(Ticker(interval=15, queue=queue, clock=lambda: s(2)))
+    try:
+        result = tick_handler.handler(sample(), LocalContext())
+    finally:
+        ticker.install(None)
+    assert result["queued"] == 3 and result["unqueued"] == 1
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    (error,) = [x for x in lines if x["message"] == "rounds not queued"]
+    assert error["level"] == "ERROR"
+    assert error["rounds"] == {"2026-11-22T09:01:45Z": "SQS send_message_batch: InternalError"}
+    assert emitted(stdout_records(capsys.readouterr().out), "RoundsUnqueued") == [1.0]
 
 
 def test_a_malformed_event_is_refused_naming_the_field_and_sends_nothing(

@@ -31,8 +31,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     t = ticker.current()
     report = tick(t.queue, scheduled, t.interval, t.clock)
     minute = stamp(scheduled_minute(scheduled))
-    # Always sent: a region whose ticker stops shows as a gap, not as zero.
-    metrics.add_metric(name="RoundsQueued", unit=MetricUnit.Count, value=len(report.queued))
+    # Metrics only for what went wrong: an EMF metric is billed per metric-month once it
+    # appears, and a ticker that stops is already caught by the home region's RegionSilent
+    # alarm (its region records no rounds).
     if report.late:
         metrics.add_metric(name="RoundsLate", unit=MetricUnit.Count, value=len(report.late))
         logger.warning(
