@@ -22,11 +22,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from arbiter.core.config import ChatbotChannel, Config
+from arbiter.core.schedule import queued
 from infra import dataplane, grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
     NOTIFY,
     TABLE_ITEM_ACTIONS,
+    TICK,
     act_spec,
     allow,
     arbiter_function,
@@ -36,7 +38,9 @@ from infra.lambdas import (
     ops_topic_name,
     override_spec,
     probe_spec,
+    rounds_queue_name,
     table_name,
+    tick_environment,
     topic_name,
 )
 
@@ -50,12 +54,15 @@ SSM_COMMAND_READS = (
     "ssm:DescribeInstanceInformation",
 )
 """Run Command's calls that take no resource-level permission (resource "*")."""
+VISIBILITY_TIMEOUTS = 6
+"""The rounds queue's visibility timeout, in probe function timeouts (Lambda's advice)."""
 NODE_KINDS = (("ec2", "instance"), ("ssm", "managed-instance"))
 """The ARNs of SSM's managed nodes: EC2 instances (``i-``) and registered servers (``mi-``)."""
 
 
 def schedule_minutes(interval: float) -> int:
-    """EventBridge's granularity is one minute; a shorter interval runs rounds in a loop."""
+    """EventBridge's granularity is one minute: below it, the probe stacks' rule invokes the
+    ticker once a minute (``core/schedule.py``), and the decider's schedule runs each minute."""
     return max(1, int(interval) // 60)
 
 
@@ -542,10 +549,14 @@ def drill_schedule(scope: Construct, act: lambda_.IFunction, expression: str) ->
 
 
 class ProbeStack(Stack):
-    """The probe function of one region and its schedule. No topic and no alarm here: a
-    region that records no rounds is caught by the home region's ``RegionSilent-<region>``
-    alarm (alarm actions must be in the alarm's region, and one alerts topic means one
-    confirmation email per address)."""
+    """The probe function of one region and what starts its rounds. No topic and no alarm
+    here: a region that records no rounds is caught by the home region's
+    ``RegionSilent-<region>`` alarm (alarm actions must be in the alarm's region, and one
+    alerts topic means one confirmation email per address).
+
+    From a 60 s interval up, an EventBridge rule invokes the probe once per interval. Below
+    60 s, the rule invokes the ticker once a minute, the ticker queues one delayed message per
+    round, and the queue invokes the probe (``core/schedule.py``): no function sleeps."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: Config, asset: Path, **kwargs: Any
@@ -554,9 +565,8 @@ class ProbeStack(Stack):
         region = self.region
         code = lambda_.Code.from_asset(str(asset))
         environment = {**base_environment(config), "ARBITER_REGION_LABEL": region}
-        probe = arbiter_function(
-            self, probe_spec(config), config=config, code=code, environment=environment
-        )
+        spec = probe_spec(config)
+        probe = arbiter_function(self, spec, config=config, code=code, environment=environment)
         # Cross-region references are not allowed: name the home table by its fixed ARN.
         home_table = self.format_arn(
             service="dynamodb",
@@ -575,12 +585,67 @@ class ProbeStack(Stack):
                 for r in config.control.standby_regions
             ]
             allow(probe, ["dynamodb:PutItem"], replicas)
+        if queued(config.probe.interval):
+            target = self._ticker(config, code, probe, spec.timeout_s)
+            what = f"Arbiter ticker: queues the next minute's {config.probe.interval:g} s rounds"
+        else:
+            target = probe
+            what = f"Arbiter probe rounds every {config.probe.interval:g} s"
         events.Rule(
             self,
             "Schedule",
-            description=f"Arbiter probe rounds every {config.probe.interval:g} s",
+            description=what,
             schedule=events.Schedule.rate(
                 Duration.minutes(schedule_minutes(config.probe.interval))
             ),
-            targets=[targets.LambdaFunction(probe)],
+            targets=[targets.LambdaFunction(target)],
         )
+
+    def _ticker(
+        self, config: Config, code: lambda_.Code, probe: lambda_.Function, probe_timeout: int
+    ) -> lambda_.Function:
+        """The rounds queue (SSE, TLS only), its dead-letter queue, the event source mapping
+        that invokes the probe once per message, and the ticker that may only send to it."""
+        dead = sqs.Queue(
+            self,
+            "RoundsDeadLetters",
+            queue_name=f"{rounds_queue_name(config)}-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(4),
+        )
+        nag.acknowledge(
+            dead,
+            "AwsSolutions-SQS3",
+            "This queue is the rounds queue's dead-letter destination; it has none itself, "
+            "and nothing reads it (a round found here is long past).",
+        )
+        rounds = sqs.Queue(
+            self,
+            "Rounds",
+            queue_name=rounds_queue_name(config),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Lambda's advice for an SQS trigger: six function timeouts, so a throttled
+            # invocation is retried before the message shows again.
+            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUTS * probe_timeout),
+            # Longer than SQS's longest timer (900 s): a queued round never expires unsent.
+            retention_period=Duration.minutes(20),
+            # A message the probe failed on twice is parked, never retried in a loop (and a
+            # redelivered round is dropped as stale by the probe anyway).
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead, max_receive_count=2),
+        )
+        probe.add_event_source(
+            sources.SqsEventSource(rounds, batch_size=1, max_batching_window=Duration.seconds(0))
+        )
+        ticker = arbiter_function(
+            self,
+            TICK,
+            config=config,
+            code=code,
+            environment=tick_environment(config, rounds.queue_url),
+        )
+        allow(ticker, ["sqs:SendMessage"], [rounds.queue_arn])  # SendMessageBatch included
+        # A tick delivered later than its minute sends nothing useful: no retries, no backlog.
+        ticker.configure_async_invoke(retry_attempts=0, max_event_age=Duration.minutes(2))
+        return ticker

@@ -1085,8 +1085,9 @@ class Probe(_Model):
     interval: Annotated[
         Seconds, at_most(HOUR, "an outage would go unnoticed for fall x interval")
     ] = 60.0
-    """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
-    several rounds, since EventBridge schedules have a one-minute granularity."""
+    """Seconds between rounds. From 60 s up, a whole number of minutes: an EventBridge
+    schedule invokes the probe once per interval. Below 60 s it must divide 60: a ticker
+    invoked once a minute queues each round as a delayed SQS message (nothing sleeps)."""
     retention: Annotated[
         Seconds, at_most(365 * DAY, "older rounds serve no decision and only grow the table")
     ] = DAY
@@ -1649,16 +1650,15 @@ def _timing_problems(config: Config) -> Iterator[str]:
 def _lambda_problems(config: Config) -> Iterator[str]:
     """A probe function sized past Lambda's 15-minute maximum (the act function's timeout,
     ``act_seconds``, is kept inside it by ``_act_time_problems``)."""
-    from arbiter.core.schedule import round_budget, round_offsets  # it imports this module
+    from arbiter.core.schedule import round_budget  # it imports this module
 
-    last, budget = round_offsets(config)[-1], round_budget(config)
-    if last + budget > LAMBDA_MAX_TIMEOUT:
+    budget = round_budget(config)
+    if budget > LAMBDA_MAX_TIMEOUT:
         where, slowest = max(_checks(config), key=lambda found: found[1].timeout)
         yield (
-            f"{where}.timeout: the probe function would need {last + budget:g} s (its last "
-            f"round starts {last:g} s in at probe.interval {fmt_seconds(config.probe.interval)}, "
-            f"and a round may take this {fmt_seconds(slowest.timeout)} + 5 s), more than "
-            f"Lambda's {LAMBDA_MAX_TIMEOUT:g} s"
+            f"{where}.timeout: the probe function would need {budget:g} s (a round may take "
+            f"this {fmt_seconds(slowest.timeout)} + 5 s), more than Lambda's "
+            f"{LAMBDA_MAX_TIMEOUT:g} s"
         )
 
 
