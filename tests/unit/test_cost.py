@@ -220,7 +220,10 @@ def test_probe_logs_and_metrics_match_the_handler(which: str) -> None:
     """What the model says one round prints and which custom metrics it creates, against
     ``handlers/probe.py``'s own output (a second config: three services of two checks)."""
     from arbiter.handlers import probe
+    from arbiter.observability import logger
 
+    # What an earlier test's handler call appended (its Lambda context) would count here.
+    logger.clear_state()
     config = load_config(str(EXAMPLE)) if which == "example" else _three_services()
     region = "eu-central-1"
     text = "".join(
@@ -248,7 +251,9 @@ def _three_services() -> Any:
 
 def test_decide_logs_and_metrics_match_the_handler() -> None:
     from arbiter.handlers import decide
+    from arbiter.observability import logger
 
+    logger.clear_state()
     config = _three_services()
     up = {SiteName.PRIMARY: Health.UP, SiteName.SECONDARY: Health.UP}
     vote = Tally(
