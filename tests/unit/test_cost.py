@@ -216,14 +216,14 @@ def _healthy_round(config: Any, service: Any, region: str) -> Observation:
 
 
 @pytest.mark.parametrize("which", ["example", "three services"])
-def test_probe_logs_and_metrics_match_the_handler(which: str) -> None:
+def test_probe_logs_and_metrics_match_the_handler(
+    which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the model says one round prints and which custom metrics it creates, against
     ``handlers/probe.py``'s own output (a second config: three services of two checks)."""
     from arbiter.handlers import probe
-    from arbiter.observability import logger
 
-    # What an earlier test's handler call appended (its Lambda context) would count here.
-    logger.clear_state()
+    _as_deployed(monkeypatch)
     config = load_config(str(EXAMPLE)) if which == "example" else _three_services()
     region = "eu-central-1"
     text = "".join(
@@ -234,6 +234,16 @@ def test_probe_logs_and_metrics_match_the_handler(which: str) -> None:
     assert cost.probe_report_bytes(config, region) == pytest.approx(len(text.encode()), rel=0.05)
     metrics = _emf_metrics(text) | {("ProbeRoundMs", (("service", "arbiter"),))}
     assert cost.probe_metrics(config) == len(metrics)
+
+
+def _as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs and metrics as a deployed function prints them, whatever an earlier test left:
+    the demo's POWERTOOLS_METRICS_DISABLED (no EMF lines) and a handler call's Lambda
+    context (extra keys on every line)."""
+    from arbiter.observability import logger
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    logger.clear_state()
 
 
 def _three_services() -> Any:
@@ -249,11 +259,10 @@ def _three_services() -> Any:
     return parse_config(data)
 
 
-def test_decide_logs_and_metrics_match_the_handler() -> None:
+def test_decide_logs_and_metrics_match_the_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     from arbiter.handlers import decide
-    from arbiter.observability import logger
 
-    logger.clear_state()
+    _as_deployed(monkeypatch)
     config = _three_services()
     up = {SiteName.PRIMARY: Health.UP, SiteName.SECONDARY: Health.UP}
     vote = Tally(
