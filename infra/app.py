@@ -20,7 +20,7 @@ import aws_cdk as cdk  # noqa: E402
 
 from arbiter.core.config import Config, load_config  # noqa: E402
 from arbiter.core.errors import ConfigError  # noqa: E402
-from infra import nag  # noqa: E402
+from infra import dataplane, nag  # noqa: E402
 from infra.asset import AssetBuildError, build_asset  # noqa: E402
 from infra.stacks import ControlStack, ProbeStack  # noqa: E402
 
@@ -55,6 +55,17 @@ def add_stacks(app: cdk.App, config: Config, asset: Path) -> None:
         env=cdk.Environment(account=account, region=config.home_region),
         description=f"Arbiter control plane: table, decide/act/override, alerts ({config.app})",
     )
+    for region in config.control.standby_regions:
+        standby = ControlStack(
+            app,
+            f"{config.app}-control-{region}",
+            config=config,
+            asset=asset,
+            standby=True,
+            env=cdk.Environment(account=account, region=region),
+            description=f"Arbiter standby control region {region} ({config.app})",
+        )
+        standby.add_stack_dependency(control)  # the replicas come from the home stack
     for region in config.probe_regions:
         probe = ProbeStack(
             app,
@@ -65,6 +76,7 @@ def add_stacks(app: cdk.App, config: Config, asset: Path) -> None:
             description=f"Arbiter probe in {region} ({config.app})",
         )
         probe.add_stack_dependency(control)
+    dataplane.add_alarm_stacks(app, config, control, account)
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from arbiter.core.config import Config, act_seconds
-from arbiter.core.schedule import round_budget, round_offsets
+from arbiter.core.schedule import round_budget
 from infra import nag
 from infra.asset import CONFIG_FILE
 
@@ -42,6 +42,9 @@ class FunctionSpec:
     role: str
     timeout_s: int
     memory_mb: int = 256
+    tracing: bool = True
+    """Active X-Ray tracing. X-Ray bills $5 per million traces past 100,000 a month, and a
+    function invoked every few seconds in every region would record one per invocation."""
 
     @property
     def handler(self) -> str:
@@ -68,11 +71,33 @@ NOTIFY = FunctionSpec("notify", timeout_s=60)
 configured channels (webhook, Slack, Chatbot, PagerDuty)."""
 
 
+TICK = FunctionSpec("tick", timeout_s=30, memory_mb=128, tracing=False)
+"""Below a 60 s interval: once a minute, queues the next minute's rounds as delayed SQS
+messages (a few SendMessageBatch calls), then ends. Nothing in it waits for a round. Not
+traced: 43,200 traces a month per region would alone exceed X-Ray's free 100,000 in three
+regions, for a function with one call to trace."""
+
+
 def probe_spec(config: Config) -> FunctionSpec:
-    """Below a 60 s interval one invocation runs several rounds: its timeout covers the
-    last round's start plus one round's budget (so no round is cut short)."""
-    last = round_offsets(config)[-1]
-    return replace(PROBE, timeout_s=max(PROBE.timeout_s, math.ceil(last + round_budget(config))))
+    """One round per invocation at every interval: the timeout covers one round's budget (its
+    slowest check plus the writes), so no round is cut short."""
+    return replace(PROBE, timeout_s=max(PROBE.timeout_s, math.ceil(round_budget(config))))
+
+
+def rounds_queue_name(config: Config) -> str:
+    """Below a 60 s interval, each probe region's queue of delayed round messages."""
+    return f"{config.app}-rounds"
+
+
+def tick_environment(config: Config, queue_url: str) -> dict[str, str]:
+    """The ticker reads no config file: its interval comes from the same config, at synth."""
+    return {
+        "ARBITER_PROBE_INTERVAL": f"{config.probe.interval:g}",
+        "ARBITER_ROUNDS_QUEUE_URL": queue_url,
+        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
 
 
 def act_spec(config: Config) -> FunctionSpec:
@@ -151,7 +176,7 @@ def arbiter_function(
         memory_size=spec.memory_mb,
         timeout=Duration.seconds(spec.timeout_s),
         environment=dict(environment),
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=lambda_.Tracing.ACTIVE if spec.tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
     )
     nag.acknowledge(
@@ -159,12 +184,13 @@ def arbiter_function(
         nag.BASIC_EXECUTION_ROLE,
         "The AWS-managed basic execution role only lets the function write its own logs.",
     )
-    nag.acknowledge(
-        function,
-        nag.arn_wildcard("*"),
-        "X-Ray PutTraceSegments/PutTelemetryRecords and DynamoDB ListStreams "
-        "support no resource-level permissions.",
-    )
+    if spec.tracing:  # an untraced function has no reason for a "*" resource
+        nag.acknowledge(
+            function,
+            nag.arn_wildcard("*"),
+            "X-Ray PutTraceSegments/PutTelemetryRecords and DynamoDB ListStreams "
+            "support no resource-level permissions.",
+        )
     return function
 
 

@@ -104,8 +104,16 @@ def credentials(client: Callable[..., Any]) -> Identity:
 
 
 def regions(config: Config) -> list[str]:
-    """Every region the app deploys to: home first, then the probe regions."""
-    return list(dict.fromkeys([config.home_region, *config.probe_regions]))
+    """Every region the app deploys to: home first, then the standby control regions, the
+    probe regions, and the data-plane mode's alarm regions (the witness among them)."""
+    from arbiter.core import dataplane
+
+    alarms = dataplane.alarm_regions(config) if dataplane.services(config) else []
+    return list(
+        dict.fromkeys(
+            [config.home_region, *config.control.standby_regions, *config.probe_regions, *alarms]
+        )
+    )
 
 
 def bootstrapped(client: Callable[..., Any], config: Config, config_path: str) -> None:

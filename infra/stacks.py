@@ -22,11 +22,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from arbiter.core.config import ChatbotChannel, Config
-from infra import grants, monitoring, nag
+from arbiter.core.schedule import queued
+from infra import dataplane, grants, monitoring, nag
 from infra.lambdas import (
     DECIDE,
     NOTIFY,
     TABLE_ITEM_ACTIONS,
+    TICK,
     act_spec,
     allow,
     arbiter_function,
@@ -36,7 +38,9 @@ from infra.lambdas import (
     ops_topic_name,
     override_spec,
     probe_spec,
+    rounds_queue_name,
     table_name,
+    tick_environment,
     topic_name,
 )
 
@@ -50,16 +54,52 @@ SSM_COMMAND_READS = (
     "ssm:DescribeInstanceInformation",
 )
 """Run Command's calls that take no resource-level permission (resource "*")."""
+VISIBILITY_TIMEOUTS = 6
+"""The rounds queue's visibility timeout, in probe function timeouts (Lambda's advice)."""
 NODE_KINDS = (("ec2", "instance"), ("ssm", "managed-instance"))
 """The ARNs of SSM's managed nodes: EC2 instances (``i-``) and registered servers (``mi-``)."""
 
 
 def schedule_minutes(interval: float) -> int:
-    """EventBridge's granularity is one minute; a shorter interval runs rounds in a loop."""
+    """EventBridge's granularity is one minute: below it, the probe stacks' rule invokes the
+    ticker once a minute (``core/schedule.py``), and the decider's schedule runs each minute."""
     return max(1, int(interval) // 60)
 
 
 TABLE_REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+
+
+def lease_table_name(config: Config) -> str:
+    return f"{config.app}-lease"
+
+
+def lease_environment(config: Config) -> dict[str, str]:
+    if not config.control.standby_regions:
+        return {}
+    return {"ARBITER_LEASE_TABLE": lease_table_name(config)}
+
+
+def lease_table(scope: Construct, config: Config) -> dynamodb.TableV2 | None:
+    """With standby regions: the lease and switch ledger (adapters/leadership.py), one item,
+    on a global table with multi-Region strong consistency across home, standbys and the
+    witness. No TTL and no stream (MRSC supports neither TTL nor transactions; the item is
+    overwritten in place)."""
+    if not config.control.standby_regions:
+        return None
+    return dynamodb.TableV2(
+        scope,
+        "LeaseTable",
+        table_name=lease_table_name(config),
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        billing=dynamodb.Billing.on_demand(),
+        multi_region_consistency=dynamodb.MultiRegionConsistency.STRONG,
+        replicas=[dynamodb.ReplicaTableProps(region=r) for r in config.control.standby_regions],
+        witness_region=config.control.witness_region,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=TABLE_REMOVAL[config.table.removal],
+    )
 
 
 def alerts_topic(scope: Construct, config: Config) -> sns.Topic:
@@ -105,60 +145,39 @@ class ControlStack(Stack):
     and the alarms."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: Config, asset: Path, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        asset: Path,
+        standby: bool = False,
+        **kwargs: Any,
     ) -> None:
+        """``standby``: a standby control region's copy (README "Surviving the loss of a
+        region"): the table and the lease table are the home stack's replicas, named; its
+        decider runs on its one-minute schedule and decides only once it holds the lease."""
         super().__init__(scope, construct_id, **kwargs)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            table_name=table_name(config),
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            stream=dynamodb.StreamViewType.NEW_IMAGE,
-            time_to_live_attribute="expires_at",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=TABLE_REMOVAL[config.table.removal],
-        )
+        if standby:
+            self._standby(config, asset)
+            return
+        self.table = self._table(config)
+        self.lease = lease_table(self, config)
         self.topic = alerts_topic(self, config)
         self.ops = _topic(
             self, "Ops", ops_topic_name(config), f"Arbiter ops ({config.app})", config
         )
 
         code = lambda_.Code.from_asset(str(asset))
-        environment = {**base_environment(config), "ARBITER_TOPIC_ARN": self.topic.topic_arn}
-        act = arbiter_function(
-            self, act_spec(config), config=config, code=code, environment=environment
+        environment = {
+            **base_environment(config),
+            **lease_environment(config),
+            "ARBITER_TOPIC_ARN": self.topic.topic_arn,
+        }
+        act, decide, override, notify = self._functions(
+            config, code, environment, self.table.table_arn
         )
-        with_act = {**environment, "ARBITER_ACT_FUNCTION": act.function_name}
-        decide = arbiter_function(self, DECIDE, config=config, code=code, environment=with_act)
-        override = arbiter_function(
-            self, override_spec(config), config=config, code=code, environment=with_act
-        )
-        notify = self._notify(config, code, environment)
-
-        for function in (decide, act, override, notify):
-            allow(function, TABLE_ITEM_ACTIONS, [self.table.table_arn])
-            self.topic.grant_publish(function)
-        for caller in (decide, override):
-            act.grant_invoke(caller)
-            nag.acknowledge(
-                caller,
-                nag.arn_wildcard(f"{nag.logical_arn(act)}:*"),
-                "Invoking the act function's own versions and aliases; no other function.",
-            )
-        need = grants.needs(config)
-        self._allow_route53(act, need.act_zones)
-        self._allow_secrets(act, need.act_secrets)
-        self._allow_secrets(decide, need.decide_secrets)
-        self._allow_secrets(notify, need.notify_secrets)
-        self._allow_ssm(act, need.act_ssm)
-        # A failed act invocation is a machine payload: the notify function renders it.
-        act.configure_async_invoke(
-            retry_attempts=2, on_failure=destinations.SnsDestination(self.ops)
-        )
+        self._grant_lease(config, (decide, act, override))
 
         decide.add_event_source(
             sources.DynamoEventSource(
@@ -196,6 +215,7 @@ class ControlStack(Stack):
         if config.drill is not None:
             drill_schedule(self, act, config.drill.schedule)
 
+        dataplane.add_to_control(self, config, publishers=[decide, act])
         alarms = monitoring.Alarms(self, config)
         for function in (decide, act, override):
             monitoring.errors_alarm(alarms, function, self.ops)
@@ -218,6 +238,123 @@ class ControlStack(Stack):
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
         CfnOutput(self, "NotifyFunctionName", value=notify.function_name)
         CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url(config))
+
+    def _table(self, config: Config) -> dynamodb.ITable | dynamodb.TableV2:
+        """One region: a plain table. With standby regions: a global table (eventually
+        consistent replication, which keeps streams, TTL and transactions) with a replica in
+        each standby region."""
+        common: dict[str, Any] = {
+            "table_name": table_name(config),
+            "partition_key": dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            "sort_key": dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            "time_to_live_attribute": "expires_at",
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            "removal_policy": TABLE_REMOVAL[config.table.removal],
+        }
+        if config.control.standby_regions:
+            return dynamodb.TableV2(
+                self,
+                "GlobalTable",
+                billing=dynamodb.Billing.on_demand(),
+                dynamo_stream=dynamodb.StreamViewType.NEW_IMAGE,
+                replicas=[
+                    dynamodb.ReplicaTableProps(region=r) for r in config.control.standby_regions
+                ],
+                **common,
+            )
+        return dynamodb.Table(
+            self,
+            "Table",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+            **common,
+        )
+
+    def _functions(
+        self, config: Config, code: lambda_.Code, environment: dict[str, str], table_arn: str
+    ) -> tuple[lambda_.Function, lambda_.Function, lambda_.Function, lambda_.Function]:
+        """act, decide, override and notify, with their grants: the same in every control
+        region."""
+        act = arbiter_function(
+            self, act_spec(config), config=config, code=code, environment=environment
+        )
+        with_act = {**environment, "ARBITER_ACT_FUNCTION": act.function_name}
+        decide = arbiter_function(self, DECIDE, config=config, code=code, environment=with_act)
+        override = arbiter_function(
+            self, override_spec(config), config=config, code=code, environment=with_act
+        )
+        notify = self._notify(config, code, environment)
+
+        for function in (decide, act, override, notify):
+            allow(function, TABLE_ITEM_ACTIONS, [table_arn])
+            self.topic.grant_publish(function)
+        for caller in (decide, override):
+            act.grant_invoke(caller)
+            nag.acknowledge(
+                caller,
+                nag.arn_wildcard(f"{nag.logical_arn(act)}:*"),
+                "Invoking the act function's own versions and aliases; no other function.",
+            )
+        need = grants.needs(config)
+        self._allow_route53(act, need.act_zones)
+        self._allow_secrets(act, need.act_secrets)
+        self._allow_secrets(decide, need.decide_secrets)
+        self._allow_secrets(notify, need.notify_secrets)
+        self._allow_ssm(act, need.act_ssm)
+        # A failed act invocation is a machine payload: the notify function renders it.
+        act.configure_async_invoke(
+            retry_attempts=2, on_failure=destinations.SnsDestination(self.ops)
+        )
+        return act, decide, override, notify
+
+    def _grant_lease(self, config: Config, functions: Sequence[lambda_.Function]) -> None:
+        if not config.control.standby_regions:
+            return
+        arn = self.format_arn(
+            service="dynamodb", resource="table", resource_name=lease_table_name(config)
+        )
+        for function in functions:
+            allow(function, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [arn])
+
+    def _standby(self, config: Config, asset: Path) -> None:
+        """A standby control region: the same functions on this region's replicas, its own
+        topics (the home region's die with it) and error alarms. No stream trigger: the
+        replica's stream ARN is not known at synth time, and a standby only needs to notice,
+        once a minute, that the lease lapsed; after taking over it decides every minute."""
+        self.topic = alerts_topic(self, config)
+        self.ops = _topic(
+            self, "Ops", ops_topic_name(config), f"Arbiter ops ({config.app})", config
+        )
+        code = lambda_.Code.from_asset(str(asset))
+        environment = {
+            **base_environment(config),
+            **lease_environment(config),
+            "ARBITER_TABLE_REGION": self.region,
+            "ARBITER_TOPIC_ARN": self.topic.topic_arn,
+        }
+        replica = self.format_arn(
+            service="dynamodb", resource="table", resource_name=table_name(config)
+        )
+        act, decide, override, notify = self._functions(config, code, environment, replica)
+        dataplane.grant_publish(config, [decide, act])
+        self._grant_lease(config, (decide, act, override))
+        events.Rule(
+            self,
+            "DecideSchedule",
+            description="Arbiter decide (standby): take the lease when it lapses, then decide",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[targets.LambdaFunction(decide)],
+        )
+        alarms = monitoring.Alarms(self, config)
+        for function in (decide, act, override):
+            monitoring.errors_alarm(alarms, function, self.ops)
+        monitoring.errors_alarm(alarms, notify, self.topic)
+        monitoring.dlq_alarm(alarms, self.notify_dlq, self.topic)
+        CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "OverrideFunctionName", value=override.function_name)
+        CfnOutput(self, "NotifyFunctionName", value=notify.function_name)
 
     def _notify(
         self, config: Config, code: lambda_.Code, environment: dict[str, str]
@@ -412,10 +549,14 @@ def drill_schedule(scope: Construct, act: lambda_.IFunction, expression: str) ->
 
 
 class ProbeStack(Stack):
-    """The probe function of one region and its schedule. No topic and no alarm here: a
-    region that records no rounds is caught by the home region's ``RegionSilent-<region>``
-    alarm (alarm actions must be in the alarm's region, and one alerts topic means one
-    confirmation email per address)."""
+    """The probe function of one region and what starts its rounds. No topic and no alarm
+    here: a region that records no rounds is caught by the home region's
+    ``RegionSilent-<region>`` alarm (alarm actions must be in the alarm's region, and one
+    alerts topic means one confirmation email per address).
+
+    From a 60 s interval up, an EventBridge rule invokes the probe once per interval. Below
+    60 s, the rule invokes the ticker once a minute, the ticker queues one delayed message per
+    round, and the queue invokes the probe (``core/schedule.py``): no function sleeps."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: Config, asset: Path, **kwargs: Any
@@ -424,9 +565,8 @@ class ProbeStack(Stack):
         region = self.region
         code = lambda_.Code.from_asset(str(asset))
         environment = {**base_environment(config), "ARBITER_REGION_LABEL": region}
-        probe = arbiter_function(
-            self, probe_spec(config), config=config, code=code, environment=environment
-        )
+        spec = probe_spec(config)
+        probe = arbiter_function(self, spec, config=config, code=code, environment=environment)
         # Cross-region references are not allowed: name the home table by its fixed ARN.
         home_table = self.format_arn(
             service="dynamodb",
@@ -435,12 +575,77 @@ class ProbeStack(Stack):
             resource_name=table_name(config),
         )
         allow(probe, ["dynamodb:PutItem"], [home_table])
+        if config.control.standby_regions:
+            # A round goes to the first replica that takes it (home first).
+            probe.add_environment("ARBITER_TABLE_REGIONS", ",".join(config.control_regions))
+            replicas = [
+                self.format_arn(
+                    service="dynamodb", region=r, resource="table", resource_name=table_name(config)
+                )
+                for r in config.control.standby_regions
+            ]
+            allow(probe, ["dynamodb:PutItem"], replicas)
+        if queued(config.probe.interval):
+            target = self._ticker(config, code, probe, spec.timeout_s)
+            what = f"Arbiter ticker: queues the next minute's {config.probe.interval:g} s rounds"
+        else:
+            target = probe
+            what = f"Arbiter probe rounds every {config.probe.interval:g} s"
         events.Rule(
             self,
             "Schedule",
-            description=f"Arbiter probe rounds every {config.probe.interval:g} s",
+            description=what,
             schedule=events.Schedule.rate(
                 Duration.minutes(schedule_minutes(config.probe.interval))
             ),
-            targets=[targets.LambdaFunction(probe)],
+            targets=[targets.LambdaFunction(target)],
         )
+
+    def _ticker(
+        self, config: Config, code: lambda_.Code, probe: lambda_.Function, probe_timeout: int
+    ) -> lambda_.Function:
+        """The rounds queue (SSE, TLS only), its dead-letter queue, the event source mapping
+        that invokes the probe once per message, and the ticker that may only send to it."""
+        dead = sqs.Queue(
+            self,
+            "RoundsDeadLetters",
+            queue_name=f"{rounds_queue_name(config)}-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(4),
+        )
+        nag.acknowledge(
+            dead,
+            "AwsSolutions-SQS3",
+            "This queue is the rounds queue's dead-letter destination; it has none itself, "
+            "and nothing reads it (a round found here is long past).",
+        )
+        rounds = sqs.Queue(
+            self,
+            "Rounds",
+            queue_name=rounds_queue_name(config),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Lambda's advice for an SQS trigger: six function timeouts, so a throttled
+            # invocation is retried before the message shows again.
+            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUTS * probe_timeout),
+            # Longer than SQS's longest timer (900 s): a queued round never expires unsent.
+            retention_period=Duration.minutes(20),
+            # A message the probe failed on twice is parked, never retried in a loop (and a
+            # redelivered round is dropped as stale by the probe anyway).
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead, max_receive_count=2),
+        )
+        probe.add_event_source(
+            sources.SqsEventSource(rounds, batch_size=1, max_batching_window=Duration.seconds(0))
+        )
+        ticker = arbiter_function(
+            self,
+            TICK,
+            config=config,
+            code=code,
+            environment=tick_environment(config, rounds.queue_url),
+        )
+        allow(ticker, ["sqs:SendMessage"], [rounds.queue_arn])  # SendMessageBatch included
+        # A tick delivered later than its minute sends nothing useful: no retries, no backlog.
+        ticker.configure_async_invoke(retry_attempts=0, max_event_age=Duration.minutes(2))
+        return ticker

@@ -19,8 +19,9 @@ from arbiter.adapters.actions import ActionRunner, Actions
 from arbiter.adapters.dns import Deps, DnsProvider, Providers
 from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
 from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
+from arbiter.adapters.leadership import DynamoLeadership, Leadership, Solo
 from arbiter.adapters.notify import Notifier, SnsNotifier
-from arbiter.adapters.store import DynamoStore, Store
+from arbiter.adapters.store import DynamoStore, ReplicaWriter, Store
 from arbiter.adapters.voip import VoipProvider, VoipProviders
 from arbiter.core.config import LAMBDA_MAX_TIMEOUT, Config, load_config, parse_config
 from arbiter.core.errors import FatalError
@@ -52,6 +53,9 @@ class Runtime:
     """The config's alert channels by name (``adapters/channels``: ``Channels``, or a plain
     dict of fakes in tests); None: built on first use by ``channels_factory``."""
     channels_factory: Callable[[], Mapping[str, Any]] | None = None
+    leadership: Leadership = field(default_factory=Solo)
+    """Whether this control region leads (``adapters/leadership.py``); ``Solo`` without
+    standby regions."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The only clock the functions read; the demo and the simulator install a virtual one."""
     sleep: Callable[[float], None] = time.sleep
@@ -152,15 +156,38 @@ def from_env() -> Runtime:
     deps = Deps(aws=_client, secret=lambda name: keys.get(name).decode())
     return Runtime(
         config=config,
-        store=DynamoStore(table, lambda: _client("dynamodb", home)),
+        store=_store(table, home),
+        leadership=_leadership(config, home),
         notifier=SnsNotifier(topic, lambda: _client("sns")),
         invoker=LambdaActInvoker(act, lambda: _client("lambda"), _drill_client),
         dns=Providers(config, deps),
         region=region,
         hooks=WebhookClient(keys),
         voip=VoipProviders(config, deps),
-        actions=Actions(keys.get, _client, home),
+        actions=Actions(keys.get, _client, config.home_region),
         channels_factory=lambda: channels_from(config, deps.secret),
+    )
+
+
+def _store(table: str, home: str) -> Store:
+    """The table in this region (a control region: its own replica), or, for a probe, the
+    replicas in ``ARBITER_TABLE_REGIONS`` in order: a round is written to the first that
+    takes it, and replication carries it to the others."""
+    regions = [r for r in os.environ.get("ARBITER_TABLE_REGIONS", "").split(",") if r]
+    if len(regions) < 2:
+        return DynamoStore(table, lambda: _client("dynamodb", home))
+    return ReplicaWriter(
+        [DynamoStore(table, lambda r=r: _client("dynamodb", r)) for r in regions]  # type: ignore[misc]
+    )
+
+
+def _leadership(config: Config, region: str) -> Leadership:
+    """With standby regions, the lease table's replica in this control region."""
+    table = os.environ.get("ARBITER_LEASE_TABLE")
+    if not table:
+        return Solo(region)
+    return DynamoLeadership(
+        table, lambda: _client("dynamodb", region), region, config.lease_seconds
     )
 
 

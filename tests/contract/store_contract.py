@@ -302,9 +302,20 @@ class StoreContract:
     def test_a_round_stored_again_replaces_it(self, store: Store) -> None:
         first = obs("eu-west-1", s(60))
         again = obs("eu-west-1", s(60), primary=False)
-        store.put_observation(first, s(1000))
-        store.put_observation(again, s(1000))
+        assert store.put_observation(first, s(1000)) is True
+        assert store.put_observation(again, s(1000)) is True
         assert store.rounds_since(SVC, s(0)) == [again]
+
+    def test_a_queued_round_stored_again_is_refused_and_the_first_kept(self, store: Store) -> None:
+        """SQS delivers a round at least once: the second copy must change nothing."""
+        first = obs("eu-west-1", s(60))
+        again = obs("eu-west-1", s(60), primary=False)
+        assert store.put_observation(first, s(1000), once=True) is True
+        assert store.put_observation(again, s(1000), once=True) is False
+        assert store.rounds_since(SVC, s(0)) == [first]
+        # another region, or another stamp, is another round
+        assert store.put_observation(obs("us-east-1", s(60)), s(1000), once=True) is True
+        assert store.put_observation(obs("eu-west-1", s(60.000001)), s(1000), once=True)
 
     # -- the outbox ----------------------------------------------------------------------
 

@@ -38,6 +38,17 @@ def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template
     return build_templates(path, asset_dir=tmp / "asset")
 
 
+@pytest.fixture(scope="session")
+def ten_seconds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
+    """The example at a 10 s interval: each probe region gets the ticker and the rounds queue."""
+    data = example_data()
+    data["probe"]["interval"] = "10s"
+    tmp = tmp_path_factory.mktemp("ten-seconds")
+    path = tmp / "arbiter.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return build_templates(path, asset_dir=tmp / "asset")
+
+
 @pytest.fixture
 def build_variant(tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Template]]:
     """Write a config to a temp file and build the app from it (asset staged under tmp)."""

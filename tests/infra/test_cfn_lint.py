@@ -14,9 +14,14 @@ from aws_cdk.assertions import Template
 pytestmark = pytest.mark.infra
 
 
-def test_templates_pass_cfn_lint(example: dict[str, Template], tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", ["example", "ten_seconds"])
+def test_templates_pass_cfn_lint(
+    variant: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The example (60 s: scheduled probes) and its 10 s twin (ticker, rounds queue)."""
+    templates: dict[str, Template] = request.getfixturevalue(variant)
     paths = []
-    for name, template in example.items():
+    for name, template in templates.items():
         path = tmp_path / f"{name}.template.json"
         path.write_text(json.dumps(template.to_json()), encoding="utf-8")
         paths.append(str(path))

@@ -456,38 +456,6 @@ def test_a_failed_invoke_never_blocks_the_alerts_and_is_retried(world: World) ->
     assert world.invoker.started == [("web", decided.outcome.transition.id)]
 
 
-def test_probe_runs_several_rounds_per_invocation_below_a_minute(
-    aws: None, sites: tuple[HttpSite, TcpSite]
-) -> None:
-    """EventBridge fires once a minute: with a 20 s interval, one invocation runs three
-    rounds, 20 s apart."""
-    http, _ = sites
-    world = make_world(loopback_config(http.url_for("/"), probe={"interval": "20s"}))
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:  # virtual: the clock moves, nobody waits
-        slept.append(seconds)
-        world.clock.now += timedelta(seconds=seconds)
-
-    world.rt.sleep = sleep
-    result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=67))
-    assert result["rounds"] == 3
-    assert slept == [20.0, 20.0]
-    stored = world.store.rounds_since("web", T0 - timedelta(seconds=1))
-    assert [o.round_at for o in stored] == [T0, at(1, 20), at(2, 20)]
-
-
-def test_probe_stops_before_lambda_would_cut_a_round_short(
-    aws: None, sites: tuple[HttpSite, TcpSite]
-) -> None:
-    http, _ = sites
-    world = make_world(loopback_config(http.url_for("/"), probe={"interval": "10s"}))
-    world.rt.sleep = lambda s: None  # no wait at all: the real remaining time decides
-    # 7 s left: room for one round (2 s check + 5 s margin), not two.
-    result = probe.handler(sample("probe-schedule.json"), LocalContext(timeout_s=7.5))
-    assert result["rounds"] == 1
-
-
 def test_events_of_one_write_keep_their_order(world: World) -> None:
     events = [Event(at=T0, kind=f"k{i}", message=f"m{i}") for i in range(12)]
     world.store.save_state(ServiceState(service="web", version=1), 0, events)

@@ -18,7 +18,8 @@ from arbiter import runtime
 from arbiter.core.schedule import round_budget
 from arbiter.handlers import probe
 from arbiter.local.context import LocalContext
-from arbiter.observability import logger, metrics
+from arbiter.observability import metrics
+from tests.emf import emitted, logged, stdout_records
 from tests.factories import T0, config_dict
 from tests.integration.servers import HttpSite, TcpSite
 
@@ -30,40 +31,10 @@ pytestmark = [
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-def stdout_records(text: str) -> list[dict[str, Any]]:
-    """The JSON lines that the Logger and the metrics printed (EMF blobs have ``_aws``)."""
-    records = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            records.append(json.loads(line))
-    return records
-
-
-def emitted(records: list[dict[str, Any]], name: str) -> list[float]:
-    """The values of metric ``name`` over every EMF blob."""
-    values: list[float] = []
-    for record in records:
-        names = [
-            m["Name"]
-            for d in record.get("_aws", {}).get("CloudWatchMetrics", [])
-            for m in d["Metrics"]
-        ]
-        if name in names:
-            value = record[name]
-            values.extend(value if isinstance(value, list) else [value])
-    return values
-
-
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """What the Logger writes (its handler holds the stdout of import time, which no capture
-    fixture sees)."""
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)
-    try:
+    with logged() as buffer:
         yield buffer
-    finally:
-        logger.registered_handler.setStream(previous)
 
 
 @pytest.fixture
@@ -95,27 +66,32 @@ def stalled_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[T
             runtime.install(None)
 
 
+def queued_round(at: str) -> dict[str, Any]:
+    """The rounds queue's event for the round at ``at`` (the sample, another boundary)."""
+    event = json.loads((EVENTS / "probe-sqs.json").read_text())
+    event["Records"][0]["body"] = json.dumps({"round_at": at})
+    return event
+
+
 def test_a_stalled_table_write_fails_within_the_round_budget(
     stalled_table: TcpSite, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given the probe built from its environment, two rounds a minute (virtual waits)
+    # Given the probe built from its environment, 30 s rounds queued by the ticker
     rt = runtime.current()
     now = [T0]
     rt.clock = lambda: now[0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += timedelta(seconds=seconds)
-
-    rt.sleep = sleep
     budget = round_budget(rt.config)
 
-    # When it runs against a table that never answers
+    # When two rounds run against a table that never answers, each when its message arrives
     start = time.monotonic()
-    result = probe.handler(json.loads((EVENTS / "probe-schedule.json").read_text()), LocalContext())
+    results = []
+    for offset in (0, 30):
+        now[0] = T0 + timedelta(seconds=offset)
+        results.append(probe.handler(queued_round(now[0].isoformat()), LocalContext()))
     took = time.monotonic() - start
 
     # Then both rounds ran, and each one's write gave up within the round's budget
-    assert result == {"region": "eu-central-1", "rounds": 2}
+    assert results == [{"region": "eu-central-1", "rounds": 1, "stale": 0}] * 2
     records = stdout_records(capsys.readouterr().out)  # the metrics (EMF)
     round_ms = emitted(records, "ProbeRoundMs")
     assert len(round_ms) == 2
@@ -123,9 +99,9 @@ def test_a_stalled_table_write_fails_within_the_round_budget(
     assert took < 2 * budget
     # ...each round's results are logged, with why they were not recorded
     logs = stdout_records(log_lines.getvalue())
-    logged = [r for r in logs if r.get("message") == "round not recorded"]
-    assert len(logged) == 2
-    for line in logged:
+    unrecorded = [r for r in logs if r.get("message") == "round not recorded"]
+    assert len(unrecorded) == 2
+    for line in unrecorded:
         assert line["level"] == "ERROR"
         assert line["service"] == "web" and line["region"] == "eu-central-1"
         assert line["sites"] == {"primary": True, "secondary": True}

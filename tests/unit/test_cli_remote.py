@@ -486,3 +486,41 @@ def test_the_real_command_prints_its_version(tmp_path: Path) -> None:
     done = bare(tmp_path, "--version")
     want = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert done.returncode == 0 and done.stdout.strip() == f"arbiter {want}"
+
+
+def test_a_standby_region_names_its_own_control_stack(clients: Clients, tmp_path: Path) -> None:
+    text = EXAMPLE.read_text() + (
+        "\ncontrol: {standby_regions: [eu-west-2], witness_region: eu-west-3}\n"
+    )
+    path = config_in(tmp_path, "standby.yaml", text)
+    clients.stack(OUTPUTS, name="arbiter-control-eu-west-2")
+    target = find_target(None, "eu-west-2", str(path), environ={}, client=clients, cwd=tmp_path)
+    assert target.found == "stack arbiter-control-eu-west-2 output OverrideFunctionName"
+    assert target.region == "eu-west-2"
+
+
+def test_a_command_a_standby_refused_is_sent_to_the_leader_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The standby wrote nothing when it refused, so sending the command on is safe; the
+    leader's answer is what the operator sees."""
+    from arbiter.local.cli import main
+
+    asked: list[tuple[str | None, str]] = []
+
+    def fake_target(function: Any, region: Any, config: Any, **kw: Any) -> Target:
+        return Target(f"override-{region or 'eu-west-1'}", region or "eu-west-1", "test")
+
+    def fake_invoke(target: Target, payload: dict[str, Any], **kw: Any) -> Any:
+        asked.append((target.region, payload["command"]))
+        if target.region == "eu-west-1":
+            refused = "this region (eu-west-1) is a standby"
+            return {"ok": False, "error": refused, "leader": "eu-west-2"}
+        return {"ok": True, "changed": True, "state": {"service": "web"}}
+
+    monkeypatch.setattr(remote, "find_target", fake_target)
+    monkeypatch.setattr(remote, "invoke", fake_invoke)
+    with pytest.raises(SystemExit) as done:
+        main(["pause", "web", "--reason", "maintenance", "--operator", "alice", "--json"])
+    assert done.value.code == 0, capsys.readouterr()
+    assert asked == [("eu-west-1", "pause"), ("eu-west-2", "pause")]

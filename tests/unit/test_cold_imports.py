@@ -33,6 +33,7 @@ ALSO_NOT = {
     "act": ["arbiter.adapters.checks"],
     "notify": ["arbiter.core.runbook"],
     "override": ["arbiter.core.runbook"],
+    "tick": ["arbiter.core.runbook", "arbiter.adapters.checks", "arbiter.core.config"],
 }
 
 

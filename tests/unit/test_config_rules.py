@@ -314,15 +314,14 @@ def test_retention_shorter_than_the_deciders_look_back_is_refused() -> None:
 
 
 def test_a_probe_function_past_lambdas_maximum_is_refused() -> None:
-    # 10 s rounds: the last starts 50 s in, and takes up to 850 + 5 s: 905 s
+    # 10 s rounds are queued, one per invocation: a round takes up to 896 + 5 s: 901 s
     data = config_dict(probe={"interval": 10}, decision={"stale_after": "15m"})
-    data["services"][0]["secondary"]["checks"][0]["timeout"] = 850
+    data["services"][0]["secondary"]["checks"][0]["timeout"] = 896
     assert problems_of(data) == [
-        "services[0].secondary.checks[0].timeout: the probe function would need 905 s (its "
-        "last round starts 50 s in at probe.interval 10s, and a round may take this 850s + "
-        "5 s), more than Lambda's 900 s"
+        "services[0].secondary.checks[0].timeout: the probe function would need 901 s (a "
+        "round may take this 896s + 5 s), more than Lambda's 900 s"
     ]
-    data["services"][0]["secondary"]["checks"][0]["timeout"] = 845
+    data["services"][0]["secondary"]["checks"][0]["timeout"] = 895
     parse_config(data)
 
 

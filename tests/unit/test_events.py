@@ -17,10 +17,13 @@ from arbiter.handlers.events import (
     stream_services,
 )
 from arbiter.handlers.notify import NotifyEvent, NotifyTestEvent
+from arbiter.handlers.round_events import RoundsEvent, TickEvent
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODELS = {
     "probe-schedule": ScheduleEvent,
+    "probe-sqs": RoundsEvent,
+    "tick-schedule": TickEvent,
     "decide-schedule": ScheduleEvent,
     "decide-stream": StreamEvent,
     "act": ActEvent,

@@ -118,12 +118,18 @@ class MemoryStore:
 
     # -- observations ------------------------------------------------------------------
 
-    def put_observation(self, obs: Observation, expires_at: datetime) -> None:
+    def put_observation(self, obs: Observation, expires_at: datetime, once: bool = False) -> bool:
         """``expires_at`` is the table's TTL: DynamoDB deletes the item at some point after
-        it, with no promise when; this keeps it (readers never rely on it being gone)."""
+        it, with no promise when; this keeps it (readers never rely on it being gone). With
+        ``once``, a round already stored under the same key is kept, as DynamoStore's
+        condition keeps it."""
         with self._lock:
             sk = f"OBS#{_ts(obs.round_at)}#{obs.region}"
-            self._items(obs.service).rounds[sk] = obs.model_dump_json()
+            rounds = self._items(obs.service).rounds
+            if once and sk in rounds:
+                return False
+            rounds[sk] = obs.model_dump_json()
+            return True
 
     def rounds_since(self, service: str, since: datetime) -> list[Observation]:
         """Rounds stamped after ``since`` (to the microsecond), ordered by stamp then region:

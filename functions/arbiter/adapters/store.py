@@ -2,7 +2,11 @@
 
 Items (``pk`` = ``SVC#<service>``):
 
-- ``OBS#<round_at>#<region>``: one probe round, expiring via ``expires_at``;
+- ``OBS#<round_at>#<region>``: one probe round, expiring via ``expires_at``. A queued round
+  (stamped with its boundary) is written only if absent, so a message delivered twice (SQS is
+  at-least-once) is stored, and streamed, once; a scheduled round (stamped with the probe's
+  clock) replaces what is there, so a real round replaces a phantom that a clock running ahead
+  left on its stamp;
 - ``STATE``: the decider's versioned memory; ``version`` is a top-level number and every
   write is conditional on it. ``open_runbook`` (top level) is the transition whose runbook
   may still act: every external change of a runbook is conditional on it;
@@ -168,7 +172,13 @@ class Snapshot:
 
 
 class Store(Protocol):
-    def put_observation(self, obs: Observation, expires_at: datetime) -> None: ...
+    def put_observation(self, obs: Observation, expires_at: datetime, once: bool = False) -> bool:
+        """Store one round. With ``once`` (a queued round, stamped with its boundary), only if
+        no round of that service, stamp and region is stored: False when one is (it is kept
+        as first written: a duplicate delivery, or a retried write whose first attempt
+        landed). Without, it replaces what is stored under its key."""
+        ...
+
     def load(self, service: str) -> Snapshot: ...
     def load_state(self, service: str) -> ServiceState: ...
     def rounds_since(self, service: str, since: datetime) -> list[Observation]: ...
@@ -271,9 +281,23 @@ class DynamoStore:
 
     # -- observations ------------------------------------------------------------------
 
-    def put_observation(self, obs: Observation, expires_at: datetime) -> None:
+    def put_observation(self, obs: Observation, expires_at: datetime, once: bool = False) -> bool:
+        """One PutItem; with ``once``, conditional: a failed condition costs what the
+        duplicate's write would have, adds no stream record (so no second decider pass), and
+        no read is made first."""
+        condition = {"ConditionExpression": "attribute_not_exists(sk)"} if once else {}
+        try:
+            self._put_observation(obs, expires_at, condition)
+        except ConflictError:
+            return False
+        return True
+
+    def _put_observation(
+        self, obs: Observation, expires_at: datetime, condition: dict[str, str]
+    ) -> None:
         self._call(
             "put_item",
+            **condition,
             Item={
                 "pk": {"S": _pk(obs.service)},
                 "sk": {"S": f"OBS#{_ts(obs.round_at)}#{obs.region}"},
@@ -773,3 +797,35 @@ class DynamoStore:
             )
         else:
             self._call("delete_item", Key=self._delivery_key(key))
+
+
+class ReplicaWriter(DynamoStore):
+    """A probe's store when the table has replicas (``control.standby_regions``): a round goes
+    to the first replica that takes it, and the table's replication carries it to the others.
+    A replica that failed is tried again only after ``RETRY_FIRST_AFTER`` writes went to
+    another, so a lost home region costs one failed attempt, not one per round."""
+
+    RETRY_FIRST_AFTER = 20
+
+    def __init__(self, replicas: list[DynamoStore]) -> None:
+        first = replicas[0]
+        super().__init__(first.table, first.api._factory)
+        self.replicas = replicas
+        self.current = 0
+        self._since_failover = 0
+
+    def put_observation(self, obs: Observation, expires_at: datetime, once: bool = False) -> bool:
+        """``once`` is checked in the replica written to: a duplicate written to another
+        replica at the same moment is stored once all the same (same key, same round)."""
+        if self.current and self._since_failover >= self.RETRY_FIRST_AFTER:
+            self.current, self._since_failover = 0, 0
+        try:
+            stored = self.replicas[self.current].put_observation(obs, expires_at, once)
+        except RetryableError:
+            # The caller's next attempt (services/probe.py) goes to the next replica.
+            self.current = (self.current + 1) % len(self.replicas)
+            self._since_failover = 0
+            raise
+        if self.current:
+            self._since_failover += 1
+        return stored

@@ -528,6 +528,24 @@ class Route53Provider(_DnsProviderBase):
     type: Literal["route53"]
 
 
+DATAPLANE_PROVIDER = "route53_failover"
+DATAPLANE_TYPES = (RecordType.A, RecordType.AAAA, RecordType.CNAME)
+DATAPLANE_TTL = 60
+"""AWS recommends a TTL of 60 s or less for records that DNS failover moves."""
+DATAPLANE_VERIFY = 300.0
+"""The ``dns.verify_timeout`` a data-plane switch is given at least: an alarm period of
+60 s, the health checks' reaction and Route 53's propagation (AWS bounds neither)."""
+
+
+class Route53FailoverProvider(_DnsProviderBase):
+    """Route 53 failover records switched on Route 53's data plane: the stack creates a
+    PRIMARY and a SECONDARY record set per record and health checks that follow a CloudWatch
+    alarm; a switch publishes a metric datapoint (PutMetricData) in each alarm region and
+    never calls the Route 53 API (README "Data-plane failover")."""
+
+    type: Literal["route53_failover"]
+
+
 class CloudflareProvider(_DnsProviderBase):
     """Cloudflare API v4, with an API token (Zone.DNS edit) kept in Secrets Manager."""
 
@@ -572,10 +590,14 @@ class Rfc2136Provider(_DnsProviderBase):
 
 
 DnsProviderConfig = Annotated[
-    Route53Provider | CloudflareProvider | PowerDnsProvider | Rfc2136Provider,
+    Route53Provider
+    | Route53FailoverProvider
+    | CloudflareProvider
+    | PowerDnsProvider
+    | Rfc2136Provider,
     Field(discriminator="type"),
 ]
-_PROVIDER_TAGS = {"route53", "cloudflare", "powerdns", "rfc2136"}
+_PROVIDER_TAGS = {"route53", DATAPLANE_PROVIDER, "cloudflare", "powerdns", "rfc2136"}
 
 
 @functools.cache
@@ -1073,8 +1095,9 @@ class Probe(_Model):
     interval: Annotated[
         Seconds, at_most(HOUR, "an outage would go unnoticed for fall x interval")
     ] = 60.0
-    """Seconds between rounds. Below 60 it must divide 60: one scheduled invocation runs
-    several rounds, since EventBridge schedules have a one-minute granularity."""
+    """Seconds between rounds. From 60 s up, a whole number of minutes: an EventBridge
+    schedule invokes the probe once per interval. Below 60 s it must divide 60: a ticker
+    invoked once a minute queues each round as a delayed SQS message (nothing sleeps)."""
     retention: Annotated[
         Seconds, at_most(365 * DAY, "older rounds serve no decision and only grow the table")
     ] = DAY
@@ -1216,6 +1239,41 @@ class Monitoring(_Model):
     refusing them)."""
 
 
+MRSC_REGION_SETS = {
+    "US": ("us-east-1", "us-east-2", "us-west-2"),
+    "EU": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"),
+    "AP": ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3"),
+}
+"""The region sets a DynamoDB global table with multi-Region strong consistency (MRSC) can
+span: exactly three regions (three replicas, or two and a witness), all from one set."""
+
+
+class Control(_Model):
+    """Where the decider runs: the home region alone, or the home region plus standby regions
+    that take over when it is lost (see README "Surviving the loss of a region")."""
+
+    standby_regions: list[AwsRegion] = Field(default_factory=list, max_length=2)
+    """Regions with a full, idle copy of the control plane (decide, act, override, notify; a
+    replica of the table). One of them takes over when the home region's lease lapses."""
+    witness_region: AwsRegion | None = None
+    """The third region of the lease table (multi-Region strong consistency needs three):
+    required with one standby region, not allowed with two."""
+    lease: (
+        Annotated[Seconds, at_most(15 * MINUTE, "a standby waits a whole lease to take over")]
+        | None
+    ) = None
+    """How long a leader's lease lasts after its last renewal; a standby takes over this long
+    (plus ``LEASE_SKEW``) after the leader's region stops renewing it. Default: the longest
+    runbook step plus 60 s, and at least 120 s. No runbook step starts unless the lease still
+    covers its whole time, so the old leader has stopped before a standby takes over."""
+
+    @field_validator("standby_regions")
+    @classmethod
+    def _unique_standbys(cls, regions: list[str]) -> list[str]:
+        _reject_duplicates(regions)
+        return regions
+
+
 class Table(_Model):
     removal: Literal["retain", "destroy"] = "retain"
     """What ``cdk destroy`` does with the table (state, audit log, observations):
@@ -1243,6 +1301,7 @@ class Config(_Model):
     """A scheduled rehearsal of every switch (none unless set)."""
     monitoring: Monitoring = Field(default_factory=Monitoring)
     table: Table = Field(default_factory=Table)
+    control: Control = Field(default_factory=Control)
     services: list[Service] = Field(min_length=1)
 
     @field_validator("probe_regions")
@@ -1268,6 +1327,17 @@ class Config(_Model):
     @property
     def quorum(self) -> int:
         return self.decision.quorum or len(self.probe_regions) // 2 + 1
+
+    @property
+    def control_regions(self) -> list[str]:
+        """Where a decider runs, the home region first."""
+        return [self.home_region, *self.control.standby_regions]
+
+    @property
+    def lease_seconds(self) -> float:
+        if self.control.lease is not None:
+            return self.control.lease
+        return max(MIN_LEASE, longest_step(self) + LEASE_MARGIN)
 
     @property
     def stale_after(self) -> float:
@@ -1297,7 +1367,15 @@ class Config(_Model):
         found = []
         for i, service in enumerate(self.services):
             for j, record in enumerate(service.dns.records):
-                if record.ttl > 300:
+                if self.dns_provider(record.provider).type == DATAPLANE_PROVIDER:
+                    if record.ttl > DATAPLANE_TTL:
+                        found.append(
+                            f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above "
+                            f"{DATAPLANE_TTL} s, which AWS recommends at most for failover "
+                            "records; resolvers keep the old answer that long after Route 53 "
+                            "switches"
+                        )
+                elif record.ttl > 300:
                     found.append(
                         f"services[{i}].dns.records[{j}].ttl: {record.ttl} s is above 300 s; "
                         "resolvers may keep the old address that long after a switch"
@@ -1311,6 +1389,7 @@ class Config(_Model):
                                 "looks like a credential; the config is bundled into the "
                                 "Lambda asset, so use a health URL that needs none"
                             )
+            found += _dataplane_warnings(self, i, service)
         if self.quorum * 2 <= len(self.probe_regions):
             found.append(
                 f"decision.quorum: {self.quorum} of {len(self.probe_regions)} regions is not a "
@@ -1353,7 +1432,7 @@ _CLOUDFLARE_ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 def _zone_problem(kind: str, record: DnsRecord) -> str | None:
     """The zone in the provider's own terms, and the record inside it."""
     zone = record.zone
-    if kind == "route53":
+    if kind in ("route53", DATAPLANE_PROVIDER):
         if not _ROUTE53_ZONE.fullmatch(zone):
             return f"{zone!r} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
         return None
@@ -1403,6 +1482,68 @@ def _record_problems(config: Config) -> Iterator[str]:
                     )
                     break
             others.append((where, record.type))
+
+
+def _route53_records(config: Config) -> Iterator[tuple[str, str, DnsRecord]]:
+    """Every record at a Route 53 provider (simple or failover): where, provider type, record."""
+    for i, service in enumerate(config.services):
+        for j, record in enumerate(service.dns.records):
+            try:
+                kind = config.dns_provider(record.provider).type
+            except KeyError:
+                continue  # _record_problems names it
+            if kind in ("route53", DATAPLANE_PROVIDER):
+                yield f"services[{i}].dns.records[{j}]", kind, record
+
+
+def _dataplane_problems(config: Config) -> Iterator[str]:
+    """A failover record is a site's address (A, AAAA or CNAME), and its name and type are
+    Route 53's for it alone: the stack creates its PRIMARY and SECONDARY record sets, which
+    cannot share a name and type with a simple record (or any record, for a CNAME)."""
+    found = list(_route53_records(config))
+    for n, (where, kind, record) in enumerate(found):
+        if kind != DATAPLANE_PROVIDER:
+            continue
+        if record.type not in DATAPLANE_TYPES:
+            yield (
+                f"{where}.type: a {DATAPLANE_PROVIDER} record is A, AAAA or CNAME (the address "
+                f"of a site), not {record.type.value}; give a route53 provider for it"
+            )
+        zone = record.zone.removeprefix("/hostedzone/")
+        for m, (other_where, _, other) in enumerate(found):
+            if m == n or other.provider == record.provider:
+                continue  # the same provider: _record_problems compares those
+            if other.zone.removeprefix("/hostedzone/") != zone:
+                continue
+            if other.name.lower() != record.name.lower():
+                continue
+            if RecordType.CNAME in (record.type, other.type) or other.type is record.type:
+                if m < n and found[m][1] == DATAPLANE_PROVIDER:
+                    continue  # reported once, at the first of the two failover records
+                yield (
+                    f"{where}: {record.name} {record.type.value} in zone {record.zone} is also "
+                    f"{other_where} ({other.type.value} at {other.provider}); the stack creates "
+                    "failover record sets for it, which Route 53 cannot hold next to another "
+                    "record set of that name and type: remove one of the two"
+                )
+
+
+def _dataplane_warnings(config: Config, i: int, service: Service) -> list[str]:
+    """A verify step too short for a data-plane switch would report every server lagging."""
+    if not service.dns.verify.enabled or service.dns.verify_timeout >= DATAPLANE_VERIFY:
+        return []
+    if not any(
+        config.dns_providers.get(r.provider) is not None
+        and config.dns_providers[r.provider].type == DATAPLANE_PROVIDER
+        for r in service.dns.records
+    ):
+        return []
+    return [
+        f"services[{i}].dns.verify_timeout: {fmt_seconds(service.dns.verify_timeout)} is "
+        f"shorter than {fmt_seconds(DATAPLANE_VERIFY)}; a {DATAPLANE_PROVIDER} switch takes an "
+        "alarm period of 60 s plus the health checks' reaction and Route 53's propagation, so "
+        "the verify step would report the servers as lagging"
+    ]
 
 
 def _provider_problems(config: Config) -> Iterator[str]:
@@ -1519,16 +1660,15 @@ def _timing_problems(config: Config) -> Iterator[str]:
 def _lambda_problems(config: Config) -> Iterator[str]:
     """A probe function sized past Lambda's 15-minute maximum (the act function's timeout,
     ``act_seconds``, is kept inside it by ``_act_time_problems``)."""
-    from arbiter.core.schedule import round_budget, round_offsets  # it imports this module
+    from arbiter.core.schedule import round_budget  # it imports this module
 
-    last, budget = round_offsets(config)[-1], round_budget(config)
-    if last + budget > LAMBDA_MAX_TIMEOUT:
+    budget = round_budget(config)
+    if budget > LAMBDA_MAX_TIMEOUT:
         where, slowest = max(_checks(config), key=lambda found: found[1].timeout)
         yield (
-            f"{where}.timeout: the probe function would need {last + budget:g} s (its last "
-            f"round starts {last:g} s in at probe.interval {fmt_seconds(config.probe.interval)}, "
-            f"and a round may take this {fmt_seconds(slowest.timeout)} + 5 s), more than "
-            f"Lambda's {LAMBDA_MAX_TIMEOUT:g} s"
+            f"{where}.timeout: the probe function would need {budget:g} s (a round may take "
+            f"this {fmt_seconds(slowest.timeout)} + 5 s), more than Lambda's "
+            f"{LAMBDA_MAX_TIMEOUT:g} s"
         )
 
 
@@ -1536,15 +1676,95 @@ def _article(rtype: RecordType) -> str:
     return f"a {rtype.value}" if rtype is RecordType.CNAME else f"an {rtype.value}"
 
 
+LEASE_SKEW = 5.0
+"""Seconds a standby waits past a lease's end before taking it: allowance for clock skew
+between regions (Lambda's clocks are NTP-synchronised)."""
+LEASE_MARGIN = 30.0
+"""Seconds a lease must last beyond the longest runbook step (a provider call's retries and
+the report), and what is left before a leader renews it early."""
+MIN_LEASE = 120.0
+"""The shortest default lease: longer than the decider's one-minute schedule, so a leader
+whose only passes are scheduled still renews in time."""
+
+
+def step_seconds(service: Service) -> float:
+    """The longest single runbook step of this service (either way): a fence, a hook, the
+    DNS wait or a VoIP route; each runs only when the leader's lease covers it whole."""
+    longest = service.dns.verify_timeout
+    if service.voip:
+        longest = max(longest, VOIP_ROUTE_SECONDS)
+    for site in SiteName:
+        side = service.site(site)
+        if side.fence is not None:
+            longest = max(longest, side.fence.timeout)
+        for hook in (
+            *side.hooks.pre_release,
+            *side.hooks.post_release,
+            *side.hooks.pre_acquire,
+            *side.hooks.post_acquire,
+        ):
+            longest = max(longest, hook.timeout)
+    return longest
+
+
+def longest_step(config: Config) -> float:
+    return max(step_seconds(s) for s in config.services)
+
+
+def _control_problems(config: Config) -> Iterator[str]:
+    control = config.control
+    standbys, witness = control.standby_regions, control.witness_region
+    for i, region in enumerate(standbys):
+        if region == config.home_region:
+            yield f"control.standby_regions[{i}]: {region!r} is the home_region already"
+    if not standbys:
+        if witness is not None:
+            yield "control.witness_region: only used with control.standby_regions"
+        return
+    if len(standbys) == 1 and witness is None:
+        yield (
+            "control.witness_region: required with one standby region (the lease table needs "
+            "three regions: home, standby and a witness)"
+        )
+    if len(standbys) == 2 and witness is not None:
+        yield "control.witness_region: not allowed with two standby regions (three already)"
+    if witness is not None and witness in config.control_regions:
+        yield f"control.witness_region: {witness!r} is already a control region"
+    regions = [*config.control_regions, *([witness] if witness else [])]
+    fits = [name for name, members in MRSC_REGION_SETS.items() if set(regions) <= set(members)]
+    if not fits:
+        sets = "; ".join(f"{k}: {', '.join(v)}" for k, v in MRSC_REGION_SETS.items())
+        yield (
+            f"control: home_region, standby_regions and witness_region ({', '.join(regions)}) "
+            "must all be in one region set of DynamoDB multi-Region strong consistency "
+            f"({sets})"
+        )
+    if control.lease is not None:
+        need = longest_step(config) + LEASE_MARGIN
+        if control.lease < need:
+            yield (
+                f"control.lease: {fmt_seconds(control.lease)} is shorter than the longest "
+                f"runbook step plus {LEASE_MARGIN:g} s ({fmt_seconds(need)}); a step must fit "
+                "inside the lease"
+            )
+        if control.lease < 90:
+            yield (
+                f"control.lease: {fmt_seconds(control.lease)} is shorter than 90 s; a leader "
+                "renews it on the decider's one-minute schedule"
+            )
+
+
 _CROSS_RULES: list[Callable[[Config], Iterator[str]]] = [
     _partition_problems,
     _quorum_problems,
     _provider_problems,
     _record_problems,
+    _dataplane_problems,
     _voip_problems,
     _act_time_problems,
     _timing_problems,
     _lambda_problems,
+    _control_problems,
 ]
 
 

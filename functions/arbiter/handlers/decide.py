@@ -38,6 +38,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             logger.warning("observation for a service not in the config", service=name)
     names = [n for n in services if n in known]
     now = rt.clock()
+    standby = _standby(rt, now)
+    if standby is not None:
+        return standby
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(names)))) as pool:
         passes = list(pool.map(lambda n: _decide(rt, n, now), names))
     results = {}
@@ -48,10 +51,34 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             continue
         results[name] = _record(name, done)
         _service_metrics(rt.config, done.outcome.state, done.outcome.vote, now)
+    if "Records" not in event:  # the scheduled pass, once a minute: keep the data plane fed
+        # Imported here: the runbook's models come with it, and only this pass needs them.
+        from arbiter.services.dataplane import publish_committed
+
+        publish_committed(rt, [p.outcome.state for p in passes if isinstance(p, Pass)], now)
     failed = [n for n, r in results.items() if "error" in r]
     if failed and "Records" in event:
         raise ArbiterError(f"decide failed for {', '.join(failed)}: the batch is retried")
     return results
+
+
+def _standby(rt: runtime.Runtime, now: datetime) -> dict[str, Any] | None:
+    """With standby regions: None when this region leads (it takes or renews the lease as
+    needed), else what this pass did instead of deciding: nothing. The stream's records are
+    consumed all the same; the leader reads the same rounds from its own replica."""
+    try:
+        leads = rt.leadership.hold(now)
+    except ArbiterError as exc:
+        logger.warning("lease table not reachable: not deciding", error=str(exc))
+        leads = False
+    if rt.config.control.standby_regions:
+        emit({"Leading": int(leads)}, region=rt.leadership.region or rt.region)
+    if leads:
+        return None
+    term = rt.leadership.term()
+    leader = term.holder if term is not None else None
+    logger.info("standby: not deciding", leader=leader)
+    return {"standby": True, "leader": leader}
 
 
 def _services(rt: runtime.Runtime, event: Any) -> list[str]:

@@ -1,57 +1,91 @@
-"""Probe function: scheduled in each probe region; checks both sites, records the round."""
+"""Probe function: one round per invocation, in each probe region.
+
+Two triggers: from a 60 s interval up, an EventBridge schedule (the round is stamped with the
+invocation's clock); below 60 s, the rounds queue (one message per round boundary, queued by
+the ticker, ``handlers/tick.py``; the round is stamped with its boundary). Nothing sleeps.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from arbiter import runtime
 from arbiter.core.model import Observation
-from arbiter.core.schedule import round_budget, round_offsets
+from arbiter.core.schedule import is_late, round_budget, stamp
 from arbiter.handlers import events
-from arbiter.handlers.events import parse
+from arbiter.handlers.events import refused
+from arbiter.handlers.round_events import RoundsEvent
 from arbiter.observability import MetricUnit, count_per_service, emit, logger, metrics
 from arbiter.services.probe import probe_round, record
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parse(event=event, model=events.ScheduleEvent)
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime.current()
-    start = rt.clock()
-    done = 0
-    for offset in round_offsets(rt.config):
-        wait = (start + timedelta(seconds=offset) - rt.clock()).total_seconds()
-        # Leave room for the slowest check and the write before Lambda's own timeout.
-        if context.get_remaining_time_in_millis() / 1000 < max(wait, 0) + round_budget(rt.config):
-            logger.warning("no time left for another round", rounds=done)
-            break
-        if wait > 0:
-            rt.sleep(wait)
-        run_one(rt, rt.clock())
-        done += 1
-    return {"region": rt.region, "rounds": done}
+    if isinstance(event, dict) and "Records" in event:
+        try:
+            queued = RoundsEvent.model_validate(event)
+        except ValidationError as exc:  # answered, not raised: SQS would deliver it again
+            return refused("probe", exc)
+        return _queued_rounds(rt, queued)
+    try:
+        events.ScheduleEvent.model_validate(event)
+    except ValidationError as exc:
+        return refused("probe", exc)
+    run_one(rt, rt.clock())
+    return {"region": rt.region, "rounds": 1}
 
 
-def run_one(rt: runtime.Runtime, now: datetime) -> None:
-    """One round: check, write, then log each service's results whether or not the write
-    succeeded (a stalled table must not hide what the probe saw)."""
+def _queued_rounds(rt: runtime.Runtime, event: RoundsEvent) -> dict[str, Any]:
+    """One round per message, stamped with its boundary; a message that arrives more than
+    ``late_after`` past its boundary (a backlog, a redelivery after a failed invocation) is
+    dropped and counted (``RoundsStale``): it would report the past as the present."""
+    ran = stale = 0
+    for message in event.Records:
+        boundary = message.body.round_at
+        now = rt.clock()
+        if is_late(boundary, now, rt.config.probe.interval):
+            stale += 1
+            logger.warning(
+                "stale round dropped",
+                round_at=stamp(boundary),
+                late_seconds=round((now - boundary).total_seconds(), 3),
+                receive_count=message.receive_count,
+            )
+            continue
+        run_one(rt, boundary, once=True)
+        ran += 1
+    if stale:
+        metrics.add_metric(name="RoundsStale", unit=MetricUnit.Count, value=stale)
+    return {"region": rt.region, "rounds": ran, "stale": stale}
+
+
+def run_one(rt: runtime.Runtime, now: datetime, once: bool = False) -> None:
+    """One round stamped ``now``: check, write, then log each service's results whether or not
+    the write succeeded (a stalled table must not hide what the probe saw). ``once``: a
+    queued round, whose stamp is its boundary: a second copy is a duplicate, not stored.
+
+    A scheduled round's stamp is the probe's clock, and is stored over what is there: two
+    deliveries of one schedule event run at different instants (two stamps), and a clock that
+    ran ahead left phantom rounds on stamps that the real rounds must replace later."""
     began = time.monotonic()
     observations = probe_round(rt.config, rt.region, now)
     attempt = runtime.PROBE_TABLE_CONNECT + runtime.PROBE_TABLE_READ
-    unwritten = record(rt.store, rt.config, observations, began + round_budget(rt.config), attempt)
+    done = record(rt.store, rt.config, observations, began + round_budget(rt.config), attempt, once)
     for obs in observations:
-        _report(obs, unwritten.get(obs.service))
+        _report(obs, done.failed.get(obs.service), obs.service in done.duplicates)
     metrics.add_metric(
         name="ProbeRoundMs", unit=MetricUnit.Milliseconds, value=(time.monotonic() - began) * 1000
     )
 
 
-def _report(obs: Observation, write_error: str | None) -> None:
+def _report(obs: Observation, write_error: str | None, duplicate: bool = False) -> None:
     failing = {
         site.value: [f"{c.name}: {c.reason}" for c in result.failing()]
         for site, result in obs.sites.items()
@@ -68,6 +102,12 @@ def _report(obs: Observation, write_error: str | None) -> None:
             if c.warning
         ],
     }
+    if duplicate:
+        # The first copy is stored, streamed, decided on and graphed; this one changes nothing
+        # (its results are logged, but not counted a second time).
+        logger.info("round already recorded: duplicate dropped", **fields)
+        count_per_service("RoundsDuplicate", 1, obs.service)
+        return
     count_per_service("CheckFailures", sum(len(v) for v in failing.values()), obs.service)
     _site_metrics(obs)
     # Failures 0 included: the graph tells "none failed" from "no round ran".

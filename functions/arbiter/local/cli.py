@@ -1,6 +1,6 @@
 """The ``arbiter`` command: validate a config, probe from here, show a switch's plan, drill
-it, simulate it, run the demo, and drive the deployed override function (status, history,
-switch, pause, resume, ack).
+it, simulate it, price it (``cost``), run the demo, and drive the deployed override function
+(status, history, switch, pause, resume, ack).
 
 Every command takes ``--json`` for scripts. Exit codes: 0 ok, 1 a finding (a check failed,
 a command was refused, a scenario was not as expected), 2 an error (bad arguments or
@@ -120,6 +120,45 @@ def _validate(args: argparse.Namespace) -> int:
         f"quorum {config.quorum}, fall {config.decision.fall}, rise {config.decision.rise}"
     )
     return 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    """The monthly cost of a config next to Route 53 health checks for the same checks.
+    Exit 0 whether or not it meets the target (the output says), 2 for a bad config."""
+    from arbiter.local import remote
+    from arbiter.local.cost import Assumptions, estimate, render, to_json
+
+    if args.file and args.config and args.file != args.config:
+        raise UsageError(f"two configs named: {args.file!r} and --config {args.config!r}")
+    path = args.file or remote.find_config(args.config)
+    if path is None:
+        return fail(args, "no config found: pass FILE (or --config FILE) or set ARBITER_CONFIG")
+    config = _config_or_fail(args, str(path), 2)
+    if config is None:
+        return 2
+    assumptions = Assumptions(
+        probe_ms=args.probe_ms,
+        decide_ms=args.decide_ms,
+        tracing=not args.no_tracing,
+        data_plane=args.data_plane,
+        r53_latency=args.route53_latency,
+    )
+    report = estimate(config, str(path), assumptions)
+    if args.json:
+        emit(args, to_json(report))
+    else:
+        print(render(report), end="")
+    return 0
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not 1 <= value <= 900_000:
+        raise argparse.ArgumentTypeError(f"{value:g} ms is outside 1..900000")
+    return value
 
 
 def _config_or_fail(args: argparse.Namespace, path: str, code: int) -> Any:
@@ -540,6 +579,11 @@ def _override(args: argparse.Namespace) -> int:
         return fail(args, str(exc))
     target = remote.find_target(args.function, args.region, args.config)
     answer = remote.invoke(target, payload, retry=args.command not in WRITES)
+    leader = answer.get("leader") if isinstance(answer, dict) else None
+    if leader and not answer.get("ok") and args.function is None and leader != target.region:
+        # A standby control region refused it (nothing written): send it to the leader.
+        target = remote.find_target(None, leader, args.config)
+        answer = remote.invoke(target, payload, retry=args.command not in WRITES)
     if not isinstance(answer, dict):
         return fail(args, f"unexpected answer from {target.function}: {json.dumps(answer)[:200]}")
     if args.json:
@@ -683,6 +727,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", action="store_true", help="one line per scenario")
     p.add_argument("--json", action="store_true", help="the results as JSON")
     p.set_defaults(run=_simulate)
+
+    p = sub.add_parser(
+        "cost",
+        help="the monthly AWS cost of a config, line by line, next to Route 53 health checks "
+        "for the same checks",
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the config (default: --config, $ARBITER_CONFIG, ./arbiter.yaml, "
+        "./arbiter.example.yaml)",
+    )
+    p.add_argument("--config", metavar="FILE", default=None, help="as FILE")
+    p.add_argument(
+        "--probe-ms",
+        metavar="MS",
+        type=_milliseconds,
+        default=300.0,
+        help="billed duration of one probe round (default 300: about the slowest check)",
+    )
+    p.add_argument(
+        "--decide-ms",
+        metavar="MS",
+        type=_milliseconds,
+        default=200.0,
+        help="billed duration of one decide invocation (default 200)",
+    )
+    p.add_argument(
+        "--no-tracing",
+        action="store_true",
+        help="without X-Ray active tracing (deployed functions have it on)",
+    )
+    p.add_argument(
+        "--data-plane",
+        action="store_true",
+        help="with the data-plane failover mode (CloudWatch-alarm health checks)",
+    )
+    p.add_argument(
+        "--route53-latency",
+        action="store_true",
+        help="count Route 53's latency-measurement option (Arbiter graphs check latency)",
+    )
+    p.add_argument("--json", action="store_true", help="the figures as JSON")
+    p.set_defaults(run=_cost)
 
     p = sub.add_parser("demo", help="fail over and back between two local data centers")
     p.add_argument(

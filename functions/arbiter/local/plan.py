@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arbiter.adapters.dns import DnsProvider
-from arbiter.core.config import Config, Service, SiteName
+from arbiter.core import dataplane
+from arbiter.core.config import DATAPLANE_PROVIDER, Config, Service, SiteName
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Transition
 from arbiter.core.records import RecordSet
@@ -182,6 +183,8 @@ def render(plan: SwitchPlan, config: Config) -> str:
     for zone in plan.zones:
         bar = "*" * 78
         lines += ["", bar, f"* {zone.provider} ({zone.kind}) zone {zone.zone}", bar]
+        if zone.kind == DATAPLANE_PROVIDER:
+            lines += [f"* {line}" for line in dataplane.describe(config, plan.service, plan.to)]
         for planned in zone.records:
             counts[planned.action] += 1
             name = planned.record.label

@@ -212,10 +212,16 @@ class Deployment:
     path: Path
     app: str
     home_region: str
+    standby_regions: tuple[str, ...] = ()
 
     @property
     def stack(self) -> str:
         return f"{self.app}-control"
+
+    def stack_in(self, region: str) -> str:
+        """The control stack in ``region``: the home one, or a standby control region's
+        (``control.standby_regions``)."""
+        return f"{self.stack}-{region}" if region in self.standby_regions else self.stack
 
 
 def find_config(
@@ -260,7 +266,11 @@ def read_deployment(path: Path) -> Deployment:
     except ValidationError as exc:
         problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
         raise RemoteError(one_line(f"{path}: home_region: {problem}")) from None
-    return Deployment(path, app, region)
+    control = data.get("control")
+    standbys = control.get("standby_regions") if isinstance(control, dict) else None
+    if not isinstance(standbys, list):
+        standbys = []
+    return Deployment(path, app, region, tuple(r for r in standbys if isinstance(r, str)))
 
 
 @dataclass(frozen=True)
@@ -327,15 +337,16 @@ def find_target(
         )
     deployment = read_deployment(path)
     region = region or deployment.home_region
-    outputs = stack_outputs(deployment.stack, region, client)
+    stack = deployment.stack_in(region)
+    outputs = stack_outputs(stack, region, client)
     found = outputs.get(output)
     if not found:
         has = ", ".join(sorted(outputs)) or "none"
         raise RemoteError(
-            f"stack {deployment.stack} in {region} has no output {output} (it has: {has}): "
+            f"stack {stack} in {region} has no output {output} (it has: {has}): "
             "deploy this version of Arbiter, or name the function with --function NAME"
         )
-    return Target(found, region, f"stack {deployment.stack} output {output}")
+    return Target(found, region, f"stack {stack} output {output}")
 
 
 # -- calling it --------------------------------------------------------------------------

@@ -26,8 +26,10 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from arbiter.adapters.leadership import LeaseCluster, MemoryLeadership
 from arbiter.core.config import (
     DAY,
+    LEASE_SKEW,
     Check,
     Config,
     NonNegSeconds,
@@ -39,7 +41,8 @@ from arbiter.core.config import (
     read_yaml,
     validation_messages,
 )
-from arbiter.core.errors import ConfigError
+from arbiter.core.errors import ArbiterError, ConfigError
+from arbiter.core.ledger import Closed, adopt
 from arbiter.core.machine import (
     COMMAND_NAMES,
     Command,
@@ -98,6 +101,8 @@ EVENT_KINDS = frozenset(
         "acked",
         # the simulated runbooks
         "runbook_failed",
+        # with standby regions: a switch taken from the ledger by a new leader
+        "ledger_adopted",
     }
 )
 """The event kinds a scenario's ``expect.events`` may count: what the core emits, and
@@ -185,15 +190,34 @@ class RunbookFailure(_Model):
     until: Seconds | None = None
 
 
+class ControlRegionLost(_Model):
+    """A control region (``home_region`` or one of ``control.standby_regions``) is lost: its
+    decider, act function and table replica stop, writes it had not yet replicated are lost,
+    and it cannot reach the lease table. Its probe, if it has one, is a separate
+    ``region_fault`` (``stale``)."""
+
+    kind: Literal["control_region_lost"]
+    region: str
+    at: NonNegSeconds = 0
+    until: Seconds | None = None
+
+
 Step = Annotated[
-    SiteFault | RegionFault | OperatorAction | GateAnswer | RunbookFailure,
+    SiteFault | RegionFault | OperatorAction | GateAnswer | RunbookFailure | ControlRegionLost,
     Field(discriminator="kind"),
 ]
 
 
 STEP_KINDS = {
     kind
-    for model in (SiteFault, RegionFault, OperatorAction, GateAnswer, RunbookFailure)
+    for model in (
+        SiteFault,
+        RegionFault,
+        OperatorAction,
+        GateAnswer,
+        RunbookFailure,
+        ControlRegionLost,
+    )
     for kind in get_args(model.model_fields["kind"].annotation)
 }
 CHECK_KINDS = {
@@ -210,6 +234,9 @@ class Expect(_Model):
     """Targets of every switch, in order, e.g. ``[secondary, primary]``."""
     false_switches: int | None = Field(default=0, ge=0)
     missed_switches: int | None = Field(default=0, ge=0)
+    double_switches: int | None = Field(default=0, ge=0)
+    """Switches decided to the site the previous switch already went to (two regions each
+    deciding the same failover)."""
     final_status: Status | None = None
     events: dict[Annotated[str, AfterValidator(_event_kind)], Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict
@@ -234,6 +261,9 @@ class Scenario(_Model):
     """``spread``: region i rounds at offset i x interval / n, as unsynchronized schedules
     do; ``aligned``: every region rounds at the same instants."""
     timeline: list[Step] = Field(default_factory=list)
+    replication_lag: Annotated[NonNegSeconds, at_most(DAY, "a day of lag is a broken table")] = 1.0
+    """With standby regions: how long the table's replication takes to carry a state
+    write to the other control regions (a lost region's unreplicated writes are lost)."""
     expect: Expect = Field(default_factory=Expect)
 
 
@@ -248,6 +278,9 @@ class Switch:
     reason: str
     fault_at: float | None = None
     false: bool = False
+    double: bool = False
+    region: str = ""
+    """The control region that decided it."""
 
     @property
     def detection(self) -> float | None:
@@ -274,6 +307,10 @@ class Result:
     @property
     def false_switches(self) -> int:
         return sum(s.false for s in self.switches)
+
+    @property
+    def double_switches(self) -> int:
+        return sum(s.double for s in self.switches)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +389,12 @@ def _against_config(scenario: Scenario, config: Config) -> Iterator[str]:
                     )
         elif isinstance(step, RegionFault) and step.region not in regions:
             yield f"{where}.region: {_not_a_probe_region(step.region, regions)}"
+        elif isinstance(step, ControlRegionLost) and step.region not in config.control_regions:
+            yield (
+                f"{where}.region: {step.region!r} is not a control region of the config "
+                f"({', '.join(config.control_regions)}: home_region and "
+                "control.standby_regions)"
+            )
         elif isinstance(step, OperatorAction) and isinstance(step.command, DrillCommand):
             yield (
                 f"{where}.command.command: a drill reaches the real providers and hooks and "
@@ -389,6 +432,18 @@ class Simulation:
         self.result = Result(scenario, config)
         self.pending: list[Observation] = []
         self.stored_ahead: list[Observation] = []
+        # With standby regions: one replica of the state per control region, the lease and
+        # ledger they share (with MRSC's rules), and the table's replication in flight.
+        self.control = config.control_regions
+        self.multi = len(self.control) > 1
+        self.cluster = LeaseCluster()
+        self.leases = {
+            r: MemoryLeadership(self.cluster, r, config.lease_seconds) for r in self.control
+        }
+        self.replicas = {r: self.state for r in self.control}
+        self.inbox: dict[str, list[Observation]] = {r: [] for r in self.control}
+        self.replicating: list[tuple[float, str, ServiceState]] = []
+        self.leader: str | None = None
 
     # ground truth and fault effects ------------------------------------------------------
 
@@ -514,10 +569,13 @@ class Simulation:
                     continue
                 observed = self.observe(what, t)
                 self.pending.append(observed)
+                for region in self.control:  # the probe writes to a live replica; it spreads
+                    if not self._lost(region, t):
+                        self.inbox[region].append(observed)
                 if observed.round_at > EPOCH + _td(t):
                     self.stored_ahead.append(observed)
                 self.result.rounds += 1
-                self._decide(t)
+                self._decide(t, stream=True)
             elif kind == "schedule":
                 heapq.heappush(queue, (t + SCHEDULE, 2, "schedule", ""))
                 self._decide(t)
@@ -550,6 +608,10 @@ class Simulation:
             self._log(step.at, f"*** {step.region} stops reporting")
             if step.until is not None:
                 self._log(step.until, f"*** {step.region} reports again")
+        elif isinstance(step, ControlRegionLost):
+            self._log(step.at, f"*** control region {step.region} lost (decider, table replica)")
+            if step.until is not None:
+                self._log(step.until, f"*** control region {step.region} back")
         elif isinstance(step, GateAnswer):
             self._log(step.at, f"*** failback gate now answers synced={str(step.synced).lower()}")
         elif isinstance(step, RunbookFailure):
@@ -557,7 +619,91 @@ class Simulation:
             if step.until is not None:
                 self._log(step.until, "*** runbooks succeed again")
 
-    def _decide(self, t: float) -> None:
+    def _lost(self, region: str, t: float) -> bool:
+        return any(
+            isinstance(step, ControlRegionLost) and step.region == region and self._active(step, t)
+            for step in self.s.timeline
+        )
+
+    def _replicate(self, t: float) -> None:
+        """Deliver the state writes whose replication is due; a write whose region was lost
+        before it replicated never arrives (the table replicates asynchronously)."""
+        due = [item for item in self.replicating if item[0] <= t]
+        self.replicating = [item for item in self.replicating if item[0] > t]
+        for at, source, state in due:
+            if self._lost(source, at):
+                continue
+            for region in self.control:
+                if region != source and state.version >= self.replicas[region].version:
+                    self.replicas[region] = state
+        for region in self.control:
+            if self._lost(region, t):
+                self.cluster.isolate(region)
+            else:
+                self.cluster.rejoin(region)
+
+    def _leading(self, t: float, stream: bool = False) -> str | None:
+        """The control region that holds the lease at ``t`` (taking or renewing it as the
+        real decide function does at the start of a pass), or None. A round (``stream``)
+        starts a pass only in the home region: a standby's decider runs on its one-minute
+        schedule (its replica's stream has no trigger)."""
+        now = EPOCH + _td(t)
+        self._replicate(t)
+        for region in self.control[:1] if stream else self.control:
+            if self._lost(region, t):
+                continue
+            try:
+                leads = self.leases[region].hold(now)
+            except ArbiterError:
+                continue
+            if leads:
+                if self.leader != region:
+                    self._log(t, f"lease: {region} leads the decider")
+                    self.leader = region
+                return region
+        return None
+
+    def _decide_multi(self, t: float, stream: bool) -> None:
+        region = self._leading(t, stream)
+        if region is None:
+            return
+        now = EPOCH + _td(t)
+        lease = self.leases[region]
+        state, adopted = adopt(self.replicas[region], lease.entries().get(self.service.name))
+        floor = now - _td(self.config.lookback)
+        batch = [o for o in self.inbox[region] if o.round_at >= floor]
+        self.inbox[region] = []
+        outcome = decide(self.config, self.service, state, batch, now)
+        if outcome.needs_gate:
+            outcome = decide(self.config, self.service, state, batch, now, self._gate(t))
+        events = outcome.events
+        new = outcome.state
+        if adopted is not None:
+            events = [adopted, *events]
+            new = new.model_copy(update={"version": max(new.version, state.version + 1)})
+        if outcome.transition is not None:
+            try:
+                lease.record(self.service.name, outcome.transition, now)
+            except ArbiterError as exc:
+                self._log(t, f"{region}: switch not recorded ({exc})")
+                return
+        self.result.decide_passes += 1
+        self._apply(new, events, outcome.transition, t, region)
+        self._wrote(region, t, outcome.transition)
+
+    def _wrote(self, region: str, t: float, transition: Any) -> None:
+        """This region's state write: the ledger hears how a runbook ended, and the table
+        replicates the state to the other regions after ``replication_lag``."""
+        self.replicas[region] = self.state
+        if transition is not None:
+            closed: Closed = "failed" if self.state.failed == transition.id else "done"
+            self.leases[region].close(self.service.name, transition.id, closed, EPOCH + _td(t))
+        self.replicating.append((t + self.s.replication_lag, region, self.state))
+
+    def _decide(self, t: float, stream: bool = False) -> None:
+        if self.multi:
+            self._decide_multi(t, stream)
+            return
         now = EPOCH + _td(t)
         # As the table's query would: rounds stamped ahead come back every pass until they
         # are older than the decider's look-back.
@@ -575,16 +721,29 @@ class Simulation:
         now = EPOCH + _td(t)
         command = step.command
         who = f"operator {command.command}"
+        region = self._leading(t) if self.multi else None
+        if self.multi and region is None:
+            self._log(t, f"{who}: refused: no control region holds the lease")
+            return
+        state = self.replicas[region] if region is not None else self.state
+        if region is not None:
+            state, _ = adopt(state, self.leases[region].entries().get(self.service.name))
         try:
-            outcome = apply_override(self.state, command, self.service, now)
+            outcome = apply_override(state, command, self.service, now)
         except Refused as exc:
             self._log(t, f"{who}: refused: {exc}")
             return
+        if region is not None and outcome.transition is not None:
+            self.leases[region].record(self.service.name, outcome.transition, now)
         reason = getattr(command, "reason", None) if "reason" in command.model_fields_set else None
         self._log(t, who + (f" ({reason})" if reason else ""))
-        self._apply(outcome.state, outcome.events, outcome.transition, t)
+        self._apply(outcome.state, outcome.events, outcome.transition, t, region or "")
+        if region is not None:
+            self._wrote(region, t, outcome.transition)
 
-    def _apply(self, state: ServiceState, events: list[Event], transition: Any, t: float) -> None:
+    def _apply(
+        self, state: ServiceState, events: list[Event], transition: Any, t: float, region: str = ""
+    ) -> None:
         self.state = state
         for event in events:
             self.result.events[event.kind] += 1
@@ -592,7 +751,10 @@ class Simulation:
                 self._log(t, f"{event.kind}: {event.message}")
         if transition is None:
             return
-        switch = Switch(t, transition.to_site, transition.by, transition.reason)
+        switch = Switch(t, transition.to_site, transition.by, transition.reason, region=region)
+        before = self.result.switches[-1] if self.result.switches else None
+        if transition.by == "decider" and before is not None and before.to is transition.to_site:
+            switch.double = True
         if transition.by == "decider":
             left = transition.from_site
             failback = transition.to_site is SiteName.PRIMARY
@@ -648,7 +810,11 @@ class Simulation:
     def _detection_bound(self) -> float:
         """The longest a correct monitor may take: fall rounds, one interval of phase, and
         one schedule period of slack."""
-        return (self.config.decision.fall + 1) * self.config.probe.interval + SCHEDULE
+        bound = (self.config.decision.fall + 1) * self.config.probe.interval + SCHEDULE
+        if any(isinstance(step, ControlRegionLost) for step in self.s.timeline):
+            # A standby takes the lease once it lapsed: the takeover bound of the README.
+            bound += takeover_bound(self.config)
+        return bound
 
     def _log(self, t: float, line: str) -> None:
         self.result.timeline.append((t, line))
@@ -662,6 +828,8 @@ class Simulation:
             fail(f"switches {[s.to.value for s in r.switches]}, expected {expected}")
         if e.false_switches is not None and r.false_switches != e.false_switches:
             fail(f"{r.false_switches} false switches, expected {e.false_switches}")
+        if e.double_switches is not None and r.double_switches != e.double_switches:
+            fail(f"{r.double_switches} double switches, expected {e.double_switches}")
         if e.missed_switches is not None and len(r.missed) != e.missed_switches:
             fail(f"{len(r.missed)} missed switches, expected {e.missed_switches}")
         if e.final_status is not None and r.final and r.final.status is not e.final_status:
@@ -673,6 +841,12 @@ class Simulation:
             for s in r.switches:
                 if s.detection is not None and s.detection > e.max_detection:
                     fail(f"switch at {_fmt(s.at)} took {s.detection:.0f} s after its fault")
+
+
+def takeover_bound(config: Config) -> float:
+    """The longest a standby takes to lead after the leader's region is lost: the rest of
+    the lease, the skew allowance, and one decider schedule for its next pass."""
+    return config.lease_seconds + LEASE_SKEW + SCHEDULE
 
 
 def _td(seconds: float) -> timedelta:
@@ -704,11 +878,15 @@ def report(result: Result) -> str:
     for sw in result.switches:
         detect = f"; {sw.detection:.0f} s after the fault" if sw.detection is not None else ""
         flag = "  FALSE SWITCH" if sw.false else ""
-        lines.append(f"  switch to {sw.to.value} at {_fmt(sw.at)} by {sw.by}{detect}{flag}")
+        flag += "  DOUBLE SWITCH" if sw.double else ""
+        where = f" in {sw.region}" if sw.region else ""
+        lines.append(f"  switch to {sw.to.value} at {_fmt(sw.at)} by {sw.by}{where}{detect}{flag}")
     if not result.switches:
         lines.append("  no switch")
     lines.append(f"  false switches: {result.false_switches}")
     lines.append(f"  missed switches: {len(result.missed)}")
+    if len(c.control_regions) > 1:
+        lines.append(f"  double switches: {result.double_switches}")
     final = result.final.status.value if result.final else "?"
     lines.append(
         f"  final status: {final}; {result.rounds} rounds, {result.decide_passes} decide passes"

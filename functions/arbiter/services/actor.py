@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from arbiter.adapters.actions import ActionCall, ActionDone
-from arbiter.core.config import Action, Service
+from arbiter.adapters.leadership import LostLeadership
+from arbiter.core.config import Action, Service, step_seconds
 from arbiter.core.errors import (
     ArbiterError,
     DeadlineExceeded,
@@ -159,6 +160,7 @@ def _dns(run: Run, step: DnsStep) -> StepOutcome:
     run.remember_change(step.name, None)
     changed = set(change.changed)
     lines = [f"{'changed' if r.label in changed else 'already'} {r.shown()}" for r in step.records]
+    lines += change.notes
     summary = (
         f"{provider.label}: {len(change.changed)} changed, {len(change.unchanged)} already "
         f"right; live after {waited:.1f} s ({_total_wait(run)})"
@@ -331,6 +333,9 @@ def run_transition(
     budget = Budget(deadline=deadline - SAFETY_MARGIN, wait_left=service.dns.verify_timeout)
     try:
         return _run_steps(Run(rt, service, transition, budget), owner, now, deadline, sleep)
+    except LostLeadership as exc:
+        rt.store.append_events(name, [_lost_lease(transition_id, str(exc), now())])
+        return ActResult(name, transition_id, "lost leadership")
     except Superseded:
         rt.store.append_events(name, [_superseded(transition_id, now())])
         return ActResult(name, transition_id, "superseded")
@@ -395,6 +400,10 @@ def _run_steps(
             continue
 
         def claim(step: Step = step) -> StepResult:
+            # With standby regions: no attempt starts unless this region's lease covers the
+            # longest step whole (raises LostLeadership): a region that lost the lease has
+            # stopped before another can take it.
+            rt.leadership.cover(now(), step_seconds(run.service))
             until = _lease_until(now, deadline)
             return rt.store.claim_step(name, tid, step.name, owner, now(), until)
 
@@ -511,6 +520,7 @@ def _close(
             detail={"transition": tid, "step": failed_step.name},
         )
     rt.store.close_runbook(run.service.name, tid, owner, failed_step is not None, [event], [report])
+    rt.leadership.close(run.service.name, tid, "failed" if failed_step else "done", at)
     deliver(rt, run.service.name, [report], at)
 
 
@@ -520,5 +530,15 @@ def _superseded(tid: int, at: datetime) -> Event:
         kind="runbook_superseded",
         message=f"#{tid}: a newer switch superseded this runbook; it stopped before its next "
         "change and sends no report",
+        detail={"transition": tid},
+    )
+
+
+def _lost_lease(tid: int, why: str, at: datetime) -> Event:
+    return Event(
+        at=at,
+        kind="runbook_lost_lease",
+        message=f"#{tid}: stopped before its next change: {why}; the leading region carries "
+        "the switch on (finished steps are kept)",
         detail={"transition": tid},
     )

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from arbiter.adapters.hooks import ask_gate
 from arbiter.core.alerts import state_alerts
 from arbiter.core.errors import ArbiterError, ConflictError
+from arbiter.core.ledger import adopt
 from arbiter.core.machine import Outcome, decide
-from arbiter.core.model import Alert, ServiceState
+from arbiter.core.model import Alert, Event, ServiceState
 from arbiter.observability import logger
 from arbiter.runtime import Runtime
 from arbiter.services.outbox import Delivery, deliver
@@ -54,7 +55,10 @@ def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
     service = rt.config.service(name)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         snap = rt.store.load(name)
-        state = snap.state
+        loaded = snap.state
+        # With standby regions: a switch another region decided, that this region's copy of
+        # the table has not received, is taken from the ledger first (core/ledger.py).
+        state, adopted = adopt(loaded, rt.leadership.entries().get(name))
         rounds = rt.store.rounds_since(name, rounds_window_start(rt, state, now))
         live = snap.runbook_live(now)
         outcome = decide(rt.config, service, state, rounds, now, runbook_live=live)
@@ -65,17 +69,30 @@ def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
             )
             if not is_open:
                 logger.info("failback gate closed", service=name, reason=why)
-        if outcome.state.version == state.version:
+        if adopted is not None:
+            outcome = with_adoption(outcome, adopted, state.version)
+        if outcome.state.version == loaded.version:
             delivery = deliver(rt, name, snap.outbox, now) if snap.outbox else Delivery()
             return Pass(outcome, written=False, attempts=attempt, delivery=delivery)
+        if outcome.transition is not None:
+            # In the ledger before anywhere else: no region can decide another switch in its
+            # place, and none acts on one that is not there. Raises LostLeadership.
+            rt.leadership.record(name, outcome.transition, now)
         alerts = state_alerts(rt.config.app, service, outcome.state.version, outcome.events)
         try:
-            rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
+            rt.store.save_state(outcome.state, loaded.version, outcome.events, alerts)
         except ConflictError:
             continue
         invoke_failed, delivery = after_write(rt, name, outcome, [*snap.outbox, *alerts], now)
         return Pass(outcome, True, attempt, invoke_failed, delivery)
     raise ConflictError(f"{name}: state kept changing under {MAX_ATTEMPTS} attempts")
+
+
+def with_adoption(outcome: Outcome, adopted: Event, version: int) -> Outcome:
+    """The pass's outcome on top of an adopted switch: always written (the adoption is a
+    change even when the machine changed nothing more), the adoption logged first."""
+    new = outcome.state.model_copy(update={"version": max(outcome.state.version, version + 1)})
+    return outcome.model_copy(update={"state": new, "events": [adopted, *outcome.events]})
 
 
 def after_write(

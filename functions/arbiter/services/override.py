@@ -11,6 +11,7 @@ from arbiter.adapters.store import MAX_PAGE, BadCursor
 from arbiter.core.alerts import SEVERITY, condition_headline, state_alerts
 from arbiter.core.config import Service, SiteName, format_loc
 from arbiter.core.errors import ArbiterError, ConflictError
+from arbiter.core.ledger import adopt
 from arbiter.core.machine import (
     COMMAND_NAMES,
     Command,
@@ -22,7 +23,7 @@ from arbiter.core.machine import (
 )
 from arbiter.core.model import Event, ServiceState
 from arbiter.runtime import Runtime
-from arbiter.services.decider import after_write
+from arbiter.services.decider import after_write, with_adoption
 
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 EXPECTED = ", ".join(COMMAND_NAMES)
@@ -131,9 +132,13 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
         return _history(rt, name, command)  # a read: writes nothing
     if isinstance(command, DrillCommand):
         return _drill(rt, name)  # read-only, run by the act function: writes no state
+    refusal = _not_leader(rt, now)
+    if refusal is not None:
+        return refusal
     for _ in range(5):
         snap = rt.store.load(name)
-        state = snap.state
+        loaded = snap.state
+        state, adopted = adopt(loaded, rt.leadership.entries().get(name))
         try:
             outcome = apply_override(state, command, service, now)
         except Refused as exc:
@@ -149,7 +154,9 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
                 ],
             )
             return {"ok": False, "error": str(exc), "state": _summary(rt, state, now)}
-        if outcome.state.version == state.version:
+        if adopted is not None:
+            outcome = with_adoption(outcome, adopted, state.version)
+        if outcome.state.version == loaded.version:
             event = Event(
                 at=now,
                 kind="override",
@@ -158,11 +165,15 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
             )
             rt.store.append_events(name, [event])
             return {"ok": True, "changed": False, "state": _summary(rt, state, now)}
+        if outcome.transition is not None:
+            rt.leadership.record(name, outcome.transition, now)
         alerts = state_alerts(rt.config.app, service, outcome.state.version, outcome.events)
         try:
-            rt.store.save_state(outcome.state, state.version, outcome.events, alerts)
+            rt.store.save_state(outcome.state, loaded.version, outcome.events, alerts)
         except ConflictError:
             continue
+        if state.failed is not None and outcome.state.settled == state.failed:
+            rt.leadership.close(name, state.failed, "settled", now)
         after_write(rt, name, outcome, [*snap.outbox, *alerts], now)
         return {
             "ok": True,
@@ -171,6 +182,28 @@ def handle(rt: Runtime, payload: Any, now: datetime) -> dict[str, Any]:
             "state": _summary(rt, outcome.state, now),
         }
     return _bad("the service's state kept changing; try again")
+
+
+def _not_leader(rt: Runtime, now: datetime) -> dict[str, Any] | None:
+    """A command that changes state runs only where the decider leads (with standby regions):
+    elsewhere it is refused, naming the leading region, and nothing is written."""
+    try:
+        if rt.leadership.hold(now):
+            return None
+    except ArbiterError as exc:
+        return {
+            "ok": False,
+            "error": f"this region ({rt.leadership.region}) cannot reach the lease table: {exc}",
+            "leader": None,
+        }
+    term = rt.leadership.term()
+    leader = term.holder if term is not None else None
+    return {
+        "ok": False,
+        "error": f"this region ({rt.leadership.region}) is a standby; the decider leads in "
+        f"{leader or 'no region yet'}: send the command there",
+        "leader": leader,
+    }
 
 
 def _who(command: Command) -> dict[str, object]:

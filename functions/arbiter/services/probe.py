@@ -4,6 +4,7 @@ per service."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from arbiter.adapters.checks import run_all
@@ -40,40 +41,61 @@ WRITE_ATTEMPTS = 2
 """Tries of one observation's write: a retryable failure is tried once more, time allowing."""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What became of a round's observations, by service."""
+
+    failed: dict[str, str] = field(default_factory=dict)
+    """Why each observation not written was not."""
+    duplicates: frozenset[str] = frozenset()
+    """Services whose round was already stored under the same stamp and region (a message
+    delivered twice, or a retried write whose first attempt landed): kept as first written."""
+
+
 def record(
     store: Store,
     config: Config,
     observations: list[Observation],
     write_by: float,
     attempt: float,
-) -> dict[str, str]:
-    """Write each observation; never raises. Returns why each one not written was not, by service.
+    once: bool = False,
+) -> Recorded:
+    """Write each observation; never raises. ``once``: a queued round, written only if no
+    round is stored under its stamp (``Store.put_observation``).
 
     An attempt starts only while a whole one (``attempt`` seconds: the table client's connect
     plus read timeout) still fits before ``write_by`` (a ``time.monotonic()``), so a stalled
     table cannot stretch the round past its budget, and the next round still runs.
     """
-    failed = {}
+    failed: dict[str, str] = {}
+    duplicates: set[str] = set()
     for obs in observations:
         expires_at = obs.round_at + timedelta(seconds=config.probe.retention)
-        why = _write(store, obs, expires_at, write_by, attempt)
+        written, why = _write(store, obs, expires_at, write_by, attempt, once)
         if why is not None:
             failed[obs.service] = why
-    return failed
+        elif not written:
+            duplicates.add(obs.service)
+    return Recorded(failed=failed, duplicates=frozenset(duplicates))
 
 
 def _write(
-    store: Store, obs: Observation, expires_at: datetime, write_by: float, attempt: float
-) -> str | None:
+    store: Store,
+    obs: Observation,
+    expires_at: datetime,
+    write_by: float,
+    attempt: float,
+    once: bool,
+) -> tuple[bool, str | None]:
+    """(stored now, why it failed): (False, None) when it was stored already."""
     why = "no time left in the round"
     for _ in range(WRITE_ATTEMPTS):
         if time.monotonic() + attempt > write_by:
             break
         try:
-            store.put_observation(obs, expires_at)
-            return None
+            return store.put_observation(obs, expires_at, once), None
         except RetryableError as exc:
             why = str(exc)
         except ArbiterError as exc:  # refused (no table, no permission): trying again won't help
-            return str(exc)
-    return why
+            return False, str(exc)
+    return False, why

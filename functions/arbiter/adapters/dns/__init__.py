@@ -16,7 +16,7 @@ each one and against the in-memory fake):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from arbiter.core.config import Config, DnsProviderConfig
@@ -31,6 +31,8 @@ class Change:
     id: str | None
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Report lines of their own (the data-plane provider's per-region outcome)."""
 
 
 class DnsProvider(Protocol):
@@ -54,6 +56,9 @@ class Deps:
     """``aws("route53")``: a boto3 client."""
     secret: Callable[[str], str]
     """A Secrets Manager secret's value, by name or ARN (cached)."""
+    config: Config | None = None
+    """The whole config (``Providers`` sets it): the data-plane provider maps a record set
+    to its service and site."""
 
 
 def _route53(name: str, settings: Any, deps: Deps) -> DnsProvider:
@@ -80,8 +85,16 @@ def _rfc2136(name: str, settings: Any, deps: Deps) -> DnsProvider:
     return Rfc2136(name, settings, deps.secret)
 
 
+def _route53_failover(name: str, settings: Any, deps: Deps) -> DnsProvider:
+    from arbiter.adapters.dns.route53_failover import Route53Failover, cloudwatch_client
+
+    assert deps.config is not None, "Providers gives every adapter the config"
+    return Route53Failover(name, settings, deps.config, cloudwatch_client)
+
+
 PROVIDER_TYPES: dict[str, Callable[[str, Any, Deps], DnsProvider]] = {
     "route53": _route53,
+    "route53_failover": _route53_failover,
     "cloudflare": _cloudflare,
     "powerdns": _powerdns,
     "rfc2136": _rfc2136,
@@ -100,7 +113,7 @@ class Providers(Mapping[str, DnsProvider]):
         overrides: dict[str, DnsProvider] | None = None,
     ) -> None:
         self._config = config
-        self._deps = deps
+        self._deps = deps if deps.config is not None else replace(deps, config=config)
         self._built: dict[str, DnsProvider] = dict(overrides or {})
 
     def __getitem__(self, name: str) -> DnsProvider:

@@ -126,9 +126,11 @@ class ChaosStore(DynamoStore):
         super().__init__(table, client_factory)
         self.harness = harness
 
-    def put_observation(self, obs: Observation, expires_at: datetime) -> None:
-        super().put_observation(obs, expires_at)
-        self.harness.observed(obs)
+    def put_observation(self, obs: Observation, expires_at: datetime, once: bool = False) -> bool:
+        written = super().put_observation(obs, expires_at, once)
+        if written:
+            self.harness.observed(obs)
+        return written
 
     def load(self, service: str) -> Snapshot:
         snapshot = super().load(service)
