@@ -11,12 +11,15 @@ runbook restarted, finished steps skipped), never a second one decided in its pl
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict
 
 from arbiter.core.deferred import DeferredModel
 from arbiter.core.model import Event, ServiceState, Transition
+
+if TYPE_CHECKING:  # not at import: every function imports this module, few decide
+    from arbiter.core.machine import Outcome
 
 Closed = Literal["done", "failed", "settled"]
 
@@ -82,3 +85,11 @@ def _closed_fields(state: ServiceState, entry: Entry) -> dict[str, object]:
     if entry.closed == "settled":
         return {"settled": tid, "failed": None if state.failed == tid else state.failed}
     return {}
+
+
+def with_adoption(outcome: Outcome, adopted: Event, version: int) -> Outcome:
+    """A pass's outcome on top of an adopted switch (``version``: the adopted state's):
+    always written (the adoption is a change even when the machine changed nothing more),
+    the adoption logged first. The decider, the override service and the simulator use it."""
+    new = outcome.state.model_copy(update={"version": max(outcome.state.version, version + 1)})
+    return outcome.model_copy(update={"state": new, "events": [adopted, *outcome.events]})

@@ -42,7 +42,7 @@ from arbiter.core.config import (
     validation_messages,
 )
 from arbiter.core.errors import ArbiterError, ConfigError
-from arbiter.core.ledger import Closed, adopt
+from arbiter.core.ledger import Closed, adopt, with_adoption
 from arbiter.core.machine import (
     COMMAND_NAMES,
     Command,
@@ -676,11 +676,8 @@ class Simulation:
         outcome = decide(self.config, self.service, state, batch, now)
         if outcome.needs_gate:
             outcome = decide(self.config, self.service, state, batch, now, self._gate(t))
-        events = outcome.events
-        new = outcome.state
         if adopted is not None:
-            events = [adopted, *events]
-            new = new.model_copy(update={"version": max(new.version, state.version + 1)})
+            outcome = with_adoption(outcome, adopted, state.version)
         if outcome.transition is not None:
             try:
                 lease.record(self.service.name, outcome.transition, now)
@@ -688,7 +685,7 @@ class Simulation:
                 self._log(t, f"{region}: switch not recorded ({exc})")
                 return
         self.result.decide_passes += 1
-        self._apply(new, events, outcome.transition, t, region)
+        self._apply(outcome.state, outcome.events, outcome.transition, t, region)
         self._wrote(region, t, outcome.transition)
 
     def _wrote(self, region: str, t: float, transition: Any) -> None:

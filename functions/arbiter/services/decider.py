@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from arbiter.adapters.hooks import ask_gate
 from arbiter.core.alerts import state_alerts
 from arbiter.core.errors import ArbiterError, ConflictError
-from arbiter.core.ledger import adopt
+from arbiter.core.ledger import adopt, with_adoption
 from arbiter.core.machine import Outcome, decide
-from arbiter.core.model import Alert, Event, ServiceState
+from arbiter.core.model import Alert, ServiceState
 from arbiter.observability import logger
 from arbiter.runtime import Runtime
 from arbiter.services.outbox import Delivery, deliver
@@ -86,13 +86,6 @@ def decide_service(rt: Runtime, name: str, now: datetime) -> Pass:
         invoke_failed, delivery = after_write(rt, name, outcome, [*snap.outbox, *alerts], now)
         return Pass(outcome, True, attempt, invoke_failed, delivery)
     raise ConflictError(f"{name}: state kept changing under {MAX_ATTEMPTS} attempts")
-
-
-def with_adoption(outcome: Outcome, adopted: Event, version: int) -> Outcome:
-    """The pass's outcome on top of an adopted switch: always written (the adoption is a
-    change even when the machine changed nothing more), the adoption logged first."""
-    new = outcome.state.model_copy(update={"version": max(outcome.state.version, version + 1)})
-    return outcome.model_copy(update={"state": new, "events": [adopted, *outcome.events]})
 
 
 def after_write(

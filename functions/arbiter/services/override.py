@@ -11,7 +11,7 @@ from arbiter.adapters.store import MAX_PAGE, BadCursor
 from arbiter.core.alerts import SEVERITY, condition_headline, state_alerts
 from arbiter.core.config import Service, SiteName, format_loc
 from arbiter.core.errors import ArbiterError, ConflictError
-from arbiter.core.ledger import adopt
+from arbiter.core.ledger import adopt, with_adoption
 from arbiter.core.machine import (
     COMMAND_NAMES,
     Command,
@@ -23,7 +23,7 @@ from arbiter.core.machine import (
 )
 from arbiter.core.model import Event, ServiceState
 from arbiter.runtime import Runtime
-from arbiter.services.decider import after_write, with_adoption
+from arbiter.services.decider import after_write
 
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command, config=ConfigDict(defer_build=True))
 EXPECTED = ", ".join(COMMAND_NAMES)
