@@ -128,7 +128,10 @@ def _at(ms: int) -> datetime:
 
 @dataclass
 class _Lease:
-    """The rules both implementations share; only how the item is read and written differs."""
+    """The rules, once: when to take, renew, record, close and cover. Each implementation
+    only reads the item (``_read``) and makes the four conditional writes (``_take``,
+    ``_renew``, ``_put``, ``_set_closed``), each returning False, with the item read again,
+    when its condition fails."""
 
     region: str
     lease: float
@@ -156,6 +159,73 @@ class _Lease:
     def lapsed(self, now: datetime) -> bool:
         t = self._term
         return t is None or t.until + timedelta(seconds=self.skew) < now
+
+    def _until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.lease)
+
+    # -- what each implementation provides ------------------------------------------------
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def _take(self, now: datetime) -> bool:
+        """If the lease is free, lapsed (``until`` + skew before ``now``) or this region's:
+        hold it until ``now`` + lease, one more take counted in ``fence``."""
+        raise NotImplementedError
+
+    def _renew(self, now: datetime, fence: int) -> bool:
+        """If this region holds it under ``fence`` and it has not ended: extend it."""
+        raise NotImplementedError
+
+    def _put(self, service: str, transition: Transition, fence: int, now: datetime) -> bool:
+        """If this region holds it under ``fence``, it has not ended, and the ledger has no
+        switch of ``service`` as new as this one: the switch, and the lease extended."""
+        raise NotImplementedError
+
+    def _set_closed(self, service: str, entry: Entry) -> bool:
+        """If this region holds it and the ledger's switch of ``service`` is ``entry``'s."""
+        raise NotImplementedError
+
+    # -- the rules ----------------------------------------------------------------------------
+
+    def hold(self, now: datetime) -> bool:
+        self._read()
+        t = self._term
+        if t is not None and self.leads(now):
+            return not self.renewal_due(now) or self._renew(now, t.fence)
+        return self.lapsed(now) and self._take(now)
+
+    def record(self, service: str, transition: Transition, now: datetime) -> None:
+        t = self._term
+        if t is None or not self.leads(now):
+            raise LostLeadership(f"{self.region} does not hold the lease: switch not recorded")
+        if not self._put(service, transition, t.fence, now):
+            raise LostLeadership(
+                f"{self.region} no longer holds the lease, or the ledger has a newer switch: "
+                f"switch #{transition.id} not recorded"
+            )
+
+    def close(self, service: str, transition_id: int, closed: Closed, now: datetime) -> None:
+        try:
+            self._read()
+            entry = self._entries.get(service)
+            if entry is None or entry.transition.id != transition_id or not self.leads(now):
+                return
+            self._set_closed(service, entry.model_copy(update={"closed": closed}))
+        except ArbiterError:
+            return  # best effort: the next leader finds the runbook open and re-runs it
+
+    def cover(self, now: datetime, seconds: float) -> None:
+        try:
+            self._read()
+        except ArbiterError as exc:
+            raise LostLeadership(f"{self.region} cannot read the lease: {exc}") from exc
+        t = self._term
+        if t is not None and self.leads(now) and (t.until - now).total_seconds() >= seconds:
+            return
+        if t is None or not self.leads(now) or not self._renew(now, t.fence):
+            holder = self._term.holder if self._term else "nobody"
+            raise LostLeadership(f"{self.region} no longer holds the lease ({holder} does)")
 
 
 class DynamoLeadership(_Lease):
@@ -192,16 +262,6 @@ class DynamoLeadership(_Lease):
         svc = item.get("svc", {}).get("M", {})
         self._entries = {name: Entry.model_validate_json(value["S"]) for name, value in svc.items()}
 
-    def hold(self, now: datetime) -> bool:
-        self._read()
-        if self.leads(now) and not self.renewal_due(now):
-            return True
-        if self.leads(now):
-            return self._renew(now)
-        if not self.lapsed(now):
-            return False
-        return self._take(now)
-
     def _update(self, condition: str, update: str, values: dict[str, Any], **extra: Any) -> bool:
         try:
             found = self.api.call(
@@ -229,7 +289,7 @@ class DynamoLeadership(_Lease):
             {
                 ":me": {"S": self.region},
                 ":stale": {"N": str(_ms(stale))},
-                ":until": {"N": str(_ms(now + timedelta(seconds=self.lease)))},
+                ":until": {"N": str(_ms(self._until(now)))},
                 ":now": {"N": str(_ms(now))},
                 ":empty": {"M": {}},
                 ":one": {"N": "1"},
@@ -237,80 +297,46 @@ class DynamoLeadership(_Lease):
             ExpressionAttributeNames={"#u": "until"},
         )
 
-    def _renew(self, now: datetime) -> bool:
-        t = self._term
-        assert t is not None
+    def _renew(self, now: datetime, fence: int) -> bool:
         return self._update(
             "holder = :me AND fence = :fence AND #u > :now",
             "SET #u = :until",
             {
                 ":me": {"S": self.region},
-                ":fence": {"N": str(t.fence)},
+                ":fence": {"N": str(fence)},
                 ":now": {"N": str(_ms(now))},
-                ":until": {"N": str(_ms(now + timedelta(seconds=self.lease)))},
+                ":until": {"N": str(_ms(self._until(now)))},
             },
             ExpressionAttributeNames={"#u": "until"},
         )
 
-    def record(self, service: str, transition: Transition, now: datetime) -> None:
-        t = self._term
-        if t is None or not self.leads(now):
-            raise LostLeadership(f"{self.region} does not hold the lease: switch not recorded")
-        entry = Entry(transition=transition)
-        ok = self._update(
+    def _put(self, service: str, transition: Transition, fence: int, now: datetime) -> bool:
+        return self._update(
             "holder = :me AND fence = :fence AND #u > :now AND "
             "(attribute_not_exists(ids.#s) OR ids.#s < :id)",
             "SET svc.#s = :entry, ids.#s = :id, #u = :until",
             {
                 ":me": {"S": self.region},
-                ":fence": {"N": str(t.fence)},
+                ":fence": {"N": str(fence)},
                 ":now": {"N": str(_ms(now))},
-                ":until": {"N": str(_ms(now + timedelta(seconds=self.lease)))},
-                ":entry": {"S": entry.model_dump_json()},
+                ":until": {"N": str(_ms(self._until(now)))},
+                ":entry": {"S": Entry(transition=transition).model_dump_json()},
                 ":id": {"N": str(transition.id)},
             },
             ExpressionAttributeNames={"#u": "until", "#s": service},
         )
-        if not ok:
-            raise LostLeadership(
-                f"{self.region} no longer holds the lease, or the ledger has a newer switch: "
-                f"switch #{transition.id} not recorded"
-            )
 
-    def close(self, service: str, transition_id: int, closed: Closed, now: datetime) -> None:
-        try:
-            self._close(service, transition_id, closed, now)
-        except ArbiterError:
-            return  # best effort: the next leader finds the runbook open and re-runs it
-
-    def _close(self, service: str, transition_id: int, closed: Closed, now: datetime) -> None:
-        self._read()
-        entry = self._entries.get(service)
-        if entry is None or entry.transition.id != transition_id or not self.leads(now):
-            return
-        done = entry.model_copy(update={"closed": closed})
-        self._update(
+    def _set_closed(self, service: str, entry: Entry) -> bool:
+        return self._update(
             "holder = :me AND ids.#s = :id",
             "SET svc.#s = :entry",
             {
                 ":me": {"S": self.region},
-                ":id": {"N": str(transition_id)},
-                ":entry": {"S": done.model_dump_json()},
+                ":id": {"N": str(entry.transition.id)},
+                ":entry": {"S": entry.model_dump_json()},
             },
             ExpressionAttributeNames={"#s": service},
         )
-
-    def cover(self, now: datetime, seconds: float) -> None:
-        try:
-            self._read()
-        except ArbiterError as exc:
-            raise LostLeadership(f"{self.region} cannot read the lease: {exc}") from exc
-        t = self._term
-        if t is not None and self.leads(now) and (t.until - now).total_seconds() >= seconds:
-            return
-        if not self.leads(now) or not self._renew(now):
-            holder = self._term.holder if self._term else "nobody"
-            raise LostLeadership(f"{self.region} no longer holds the lease ({holder} does)")
 
 
 class _LeaseApi(AwsApi):
@@ -343,7 +369,8 @@ class LeaseCluster:
 
 
 class MemoryLeadership(_Lease):
-    """A region's view of a ``LeaseCluster``."""
+    """A region's view of a ``LeaseCluster``: the same conditions as DynamoLeadership's,
+    evaluated under the cluster's lock."""
 
     def __init__(self, cluster: LeaseCluster, region: str, lease: float) -> None:
         super().__init__(region=region, lease=lease)
@@ -354,76 +381,74 @@ class MemoryLeadership(_Lease):
             raise NoQuorum(f"{self.region} cannot reach the lease table's other regions")
         return self.cluster.item
 
-    def _read(self) -> None:
-        item = self._reach()
+    def _load(self, item: dict[str, Any]) -> None:
         if not item:
             self._term, self._entries = None, {}
             return
         self._term = Term(item["holder"], item["until"], item["fence"], item["since"])
         self._entries = {k: Entry.model_validate_json(v) for k, v in item["svc"].items()}
 
-    def hold(self, now: datetime) -> bool:
+    def _read(self) -> None:
         with self.cluster._lock:
-            self._read()
-            if self.leads(now) and not self.renewal_due(now):
-                return True
-            item = self.cluster.item
-            if self.leads(now):
-                item["until"] = now + timedelta(seconds=self.lease)
-            elif self.lapsed(now):
-                item.update(
-                    holder=self.region,
-                    until=now + timedelta(seconds=self.lease),
-                    fence=item.get("fence", 0) + 1,
-                    since=now,
-                    svc=item.get("svc", {}),
-                )
-            else:
-                return False
-            self.cluster.writes += 1
-            self._read()
-            return True
+            self._load(self._reach())
 
-    def record(self, service: str, transition: Transition, now: datetime) -> None:
+    def _cas(
+        self, condition: Callable[[dict[str, Any]], bool], change: Callable[[dict[str, Any]], None]
+    ) -> bool:
         with self.cluster._lock:
-            t = self._term
-            self._read()
-            if t is None or not self.leads(now) or self._term != t:
-                raise LostLeadership(f"{self.region} does not hold the lease: switch not recorded")
-            known = self._entries.get(service)
-            if known is not None and known.transition.id >= transition.id:
-                raise LostLeadership(f"ledger already has switch #{known.transition.id}")
-            item = self.cluster.item
-            item["svc"][service] = Entry(transition=transition).model_dump_json()
-            item["until"] = now + timedelta(seconds=self.lease)
-            self.cluster.writes += 1
-            self._read()
-
-    def close(self, service: str, transition_id: int, closed: Closed, now: datetime) -> None:
-        with self.cluster._lock:
-            try:
-                self._read()
-            except NoQuorum:
-                return
-            entry = self._entries.get(service)
-            if entry is None or entry.transition.id != transition_id or not self.leads(now):
-                return
-            done = entry.model_copy(update={"closed": closed})
-            self.cluster.item["svc"][service] = done.model_dump_json()
-            self.cluster.writes += 1
-            self._read()
-
-    def cover(self, now: datetime, seconds: float) -> None:
-        with self.cluster._lock:
-            try:
-                self._read()
-            except NoQuorum as exc:
-                raise LostLeadership(str(exc)) from exc
-            if not self.leads(now):
-                holder = self._term.holder if self._term else "nobody"
-                raise LostLeadership(f"{self.region} no longer holds the lease ({holder} does)")
-            t = self._term
-            if t is not None and (t.until - now).total_seconds() < seconds:
-                self.cluster.item["until"] = now + timedelta(seconds=self.lease)
+            item = self._reach()
+            done = condition(item)
+            if done:
+                change(item)
                 self.cluster.writes += 1
-                self._read()
+            self._load(item)
+            return done
+
+    def _held(self, item: dict[str, Any], fence: int, now: datetime) -> bool:
+        return (
+            bool(item)
+            and item["holder"] == self.region
+            and item["fence"] == fence
+            and (item["until"] > now)
+        )
+
+    def _take(self, now: datetime) -> bool:
+        stale = now - timedelta(seconds=self.skew)
+        return self._cas(
+            lambda item: not item or item["until"] < stale or item["holder"] == self.region,
+            lambda item: item.update(
+                holder=self.region,
+                until=self._until(now),
+                fence=item.get("fence", 0) + 1,
+                since=now,
+                svc=item.get("svc", {}),
+            ),
+        )
+
+    def _renew(self, now: datetime, fence: int) -> bool:
+        return self._cas(
+            lambda item: self._held(item, fence, now),
+            lambda item: item.update(until=self._until(now)),
+        )
+
+    def _put(self, service: str, transition: Transition, fence: int, now: datetime) -> bool:
+        def newer(item: dict[str, Any]) -> bool:
+            known = item["svc"].get(service)
+            return known is None or Entry.model_validate_json(known).transition.id < transition.id
+
+        def change(item: dict[str, Any]) -> None:
+            item["svc"][service] = Entry(transition=transition).model_dump_json()
+            item["until"] = self._until(now)
+
+        return self._cas(lambda item: self._held(item, fence, now) and newer(item), change)
+
+    def _set_closed(self, service: str, entry: Entry) -> bool:
+        def same(item: dict[str, Any]) -> bool:
+            if not item or item["holder"] != self.region or service not in item["svc"]:
+                return False
+            known = Entry.model_validate_json(item["svc"][service])
+            return known.transition.id == entry.transition.id
+
+        return self._cas(
+            same, lambda item: item["svc"].__setitem__(service, entry.model_dump_json())
+        )
