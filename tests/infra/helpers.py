@@ -92,3 +92,24 @@ def logical_id(template: Template, resource_type: str, prefix: str) -> str:
     ids = [i for i in template.find_resources(resource_type) if i.startswith(prefix)]
     assert len(ids) == 1, f"{resource_type} {prefix}*: {ids}"
     return ids[0]
+
+
+def cfn_lint(templates: dict[str, Template], tmp_path: Path) -> tuple[list[str], str | None]:
+    """Write the templates to ``tmp_path`` and run cfn-lint on them (W3005, CDK's own
+    DependsOn warning, ignored). Returns the paths linted and the problems (None: clean)."""
+    import json
+    import subprocess
+
+    paths = []
+    for name, template in templates.items():
+        path = tmp_path / f"{name}.template.json"
+        path.write_text(json.dumps(template.to_json()), encoding="utf-8")
+        paths.append(str(path))
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), "--ignore-checks", "W3005", "--", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return paths, None if done.returncode == 0 else done.stdout + done.stderr

@@ -3,13 +3,12 @@ emits) is the only finding tolerated."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
+
+from tests.infra.helpers import cfn_lint
 
 pytestmark = pytest.mark.infra
 
@@ -20,17 +19,6 @@ def test_templates_pass_cfn_lint(
 ) -> None:
     """The example (60 s: scheduled probes) and its 10 s twin (ticker, rounds queue)."""
     templates: dict[str, Template] = request.getfixturevalue(variant)
-    paths = []
-    for name, template in templates.items():
-        path = tmp_path / f"{name}.template.json"
-        path.write_text(json.dumps(template.to_json()), encoding="utf-8")
-        paths.append(str(path))
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--ignore-checks", "W3005", "--", *paths],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    paths, problems = cfn_lint(templates, tmp_path)
+    assert problems is None, problems
     assert len(paths) == 4
