@@ -43,8 +43,9 @@ class FunctionSpec:
     timeout_s: int
     memory_mb: int = 256
     tracing: bool = True
-    """Active X-Ray tracing. X-Ray bills $5 per million traces past 100,000 a month, and a
-    function invoked every few seconds in every region would record one per invocation."""
+    """Active X-Ray tracing when the config's ``monitoring.tracing`` asks for it (off by
+    default). X-Ray bills $5 per million traces past 100,000 a month, and a function invoked
+    every few seconds in every region would record one per invocation."""
 
     @property
     def handler(self) -> str:
@@ -73,9 +74,8 @@ configured channels (webhook, Slack, Chatbot, PagerDuty)."""
 
 TICK = FunctionSpec("tick", timeout_s=30, memory_mb=128, tracing=False)
 """Below a 60 s interval: once a minute, queues the next minute's rounds as delayed SQS
-messages (a few SendMessageBatch calls), then ends. Nothing in it waits for a round. Not
-traced: 43,200 traces a month per region would alone exceed X-Ray's free 100,000 in three
-regions, for a function with one call to trace."""
+messages (a few SendMessageBatch calls), then ends. Nothing in it waits for a round. Never
+traced, even with ``monitoring.tracing``: a function with one call to trace."""
 
 
 def probe_spec(config: Config) -> FunctionSpec:
@@ -150,6 +150,13 @@ def base_environment(config: Config) -> dict[str, str]:
     }
 
 
+def log_group_name(config: Config, role: str) -> str:
+    """Each function's log group, named so that the home region's dashboard can query a probe
+    region's (a name, not a token from another stack). Not ``/aws/lambda/<function>``: Lambda
+    may have created that one itself before, and a second stack could not."""
+    return f"/arbiter/{config.app}/{role}"
+
+
 def arbiter_function(
     scope: Construct,
     spec: FunctionSpec,
@@ -161,9 +168,11 @@ def arbiter_function(
     log_group = logs.LogGroup(
         scope,
         f"{spec.construct_id}Logs",
+        log_group_name=log_group_name(config, spec.role),
         retention=LOG_RETENTION,
         removal_policy=RemovalPolicy.DESTROY,
     )
+    traced = spec.tracing and config.monitoring.tracing
     function = lambda_.Function(
         scope,
         spec.construct_id,
@@ -176,7 +185,7 @@ def arbiter_function(
         memory_size=spec.memory_mb,
         timeout=Duration.seconds(spec.timeout_s),
         environment=dict(environment),
-        tracing=lambda_.Tracing.ACTIVE if spec.tracing else lambda_.Tracing.DISABLED,
+        tracing=lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
         log_group=log_group,
     )
     nag.acknowledge(
@@ -184,7 +193,7 @@ def arbiter_function(
         nag.BASIC_EXECUTION_ROLE,
         "The AWS-managed basic execution role only lets the function write its own logs.",
     )
-    if spec.tracing:  # an untraced function has no reason for a "*" resource
+    if traced:  # an untraced function has no reason for a "*" resource
         nag.acknowledge(
             function,
             nag.arn_wildcard("*"),

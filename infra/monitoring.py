@@ -1,14 +1,15 @@
-"""The alarms and the dashboard.
+"""The alarms and the (optional) dashboard.
 
 Every alarm lives in the home region (an alarm's actions must be in its own region, and the
-home region's ``RegionSilent-<region>`` alarms see a silent probe region from the rounds the
-decider reads), and announces both its firing and its recovery. The operational alarms go
-to the ops topic, whose machine payloads the notify function renders into readable alerts;
-the alarms about the notify function itself go to the alerts topic directly, so a broken
+home region's ``RegionSilent`` alarm sees a silent probe region from the rounds the decider
+reads), and announces both its firing and its recovery. The operational alarms go to the ops
+topic, whose machine payloads the notify function renders into readable alerts; the alarm
+about the notify function's dead letters goes to the alerts topic directly, so a broken
 notify function still reaches the on-call email.
 
-The dashboard, also in the home region, reads each probe region's metrics in that region
-(dashboards may read other regions). Every custom metric it graphs is emitted by a handler
+The dashboard (``monitoring.dashboard: true``), also in the home region, reads each probe
+region's logs and metrics in that region (dashboards may read other regions). Every custom
+metric it graphs is emitted by a handler, and every field it queries is logged
 (``tests/infra/test_dashboard_metrics_emitted.py`` runs them and checks).
 """
 
@@ -27,12 +28,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from arbiter.core.config import Config, Service, SiteName, fmt_seconds
-from infra.lambdas import METRICS_NAMESPACE, POWERTOOLS_SERVICE, PROBE
+from infra.lambdas import DECIDE, METRICS_NAMESPACE, POWERTOOLS_SERVICE, PROBE, log_group_name
 
 MINUTE = 60
 FIVE_MINUTES = Duration.minutes(5)
-ACTIVE_SITE = {SiteName.PRIMARY: 1, SiteName.SECONDARY: 2}
-"""The values of ``ActiveSite`` (``handlers/decide.py``), named by the graph's annotations."""
 
 
 @dataclass(frozen=True)
@@ -120,20 +119,8 @@ def custom(
     )
 
 
-def region_age(region: str, period: int) -> cloudwatch.Metric:
-    """``RegionAgeSeconds`` of one probe region with no ``service`` dimension: the decider
-    emits it (in the home region) as the maximum over services."""
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name="RegionAgeSeconds",
-        dimensions_map={"region": region},
-        statistic="Maximum",
-        period=Duration.seconds(period),
-    )
-
-
 def errors_alarm(alarms: Alarms, function: lambda_.Function, topic: sns.ITopic) -> None:
-    """Any error of the function in five minutes."""
+    """Any error of the function in five minutes (its AWS/Lambda metric: free)."""
     role = function.node.id
     alarms.add(
         f"{role}Errors",
@@ -149,7 +136,12 @@ def monitor_alarms(
     alarms: Alarms, config: Config, decide: lambda_.Function, ops: sns.ITopic
 ) -> None:
     """The monitor's own health: the decider runs, keeps up with the stream, hears every
-    probe region, and gets its alerts out; every channel delivers."""
+    probe region, and gets its alerts out; every channel delivers.
+
+    Each alarm costs $0.10 a month, so there are few, and the ones on custom metrics watch
+    metrics sent only while something is wrong (``RegionsSilent``, ``AlertsPending``,
+    ``ChannelFailures``): their missing data means "nothing wrong". Whether the decider runs
+    at all is its own ``Invocations`` (AWS/Lambda, free), whose missing data means "silent"."""
     b = bounds(config)
     gt = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
     alarms.add(
@@ -157,9 +149,10 @@ def monitor_alarms(
         ops,
         description=(
             f"No decide pass for {fmt_seconds(b.decide_silent_after)}: nobody is deciding "
-            "(decide function not running, its schedule disabled, or failing every pass)"
+            "(decide function not running or its schedule disabled; failing passes raise "
+            "DecideErrors)"
         ),
-        metric=custom("DecidePasses", "Sum", period=b.decide_period),
+        metric=decide.metric_invocations(period=Duration.seconds(b.decide_period), statistic="Sum"),
         threshold=1,
         comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         periods=b.periods(b.decide_silent_after),
@@ -178,19 +171,18 @@ def monitor_alarms(
         threshold=b.iterator_age * 1000,
         comparison=gt,
     )
-    for region in config.probe_regions:
-        alarms.add(
-            f"RegionSilent-{region}",
-            ops,
-            description=(
-                f"No round from probe region {region} for {fmt_seconds(b.region_silent_after)}"
-                " for some service: the region does not vote (probe function, its schedule "
-                "or the region failing)"
-            ),
-            metric=region_age(region, b.decide_period),
-            threshold=b.region_silent_after,
-            comparison=gt,
-        )
+    alarms.add(
+        "RegionSilent",
+        ops,
+        description=(
+            f"A probe region has sent no round for {fmt_seconds(b.region_silent_after)} for some"
+            " service: it does not vote (probe function, its schedule or the region failing). "
+            "`arbiter status` names it; the decide log's `decided` lines list it as `silent`"
+        ),
+        metric=custom("RegionsSilent", "Maximum", period=b.decide_period),
+        threshold=0,
+        comparison=gt,
+    )
     alarms.add(
         "AlertsPending",
         ops,
@@ -231,19 +223,31 @@ def dlq_alarm(alarms: Alarms, queue: sqs.IQueue, topic: sns.ITopic) -> None:
 
 
 # --- The dashboard -------------------------------------------------------------------------
+#
+# Built to cost nothing while nobody looks: what the handlers see every round and every pass
+# is in their log lines (``round recorded`` per service per round in each probe region,
+# ``decided`` per service per decide pass), and the dashboard reads them with Logs Insights
+# ($0.005 per GB scanned, when it is open). The graphs of metrics read the functions' own
+# AWS/Lambda metrics (free) and the custom metrics sent only when something happens (a switch,
+# a runbook, an alert, a failure). ``tests/infra/test_dashboard_metrics_emitted.py`` runs the
+# handlers and checks both: every metric is emitted, every queried field is logged.
 
 FULL, HALF = 24, 12
 """Widths that stack cleanly on a phone: the whole width or half of it."""
+BIN = "5m"
+"""The time buckets of the Logs Insights graphs."""
 
 HOW_TO_READ = """\
 ## {app}: which site is live, and why
-**Active site**: 1 = primary, 2 = secondary (now, then over time with pauses and failures).
-**The vote**: how many probe regions see each site UP, against the quorum: a site is UP or
-DOWN for Arbiter when at least the quorum of fresh regions say so.
-**Per region**: what each probe region sees of each site (1 = up) and how fast, then per check.
+**Now**: per service, the active site (1 = primary, 2 = secondary), paused, FAILED, open
+conditions. Then, per service: the active site over time, **the vote** (how many probe regions
+see each site UP, against the quorum: a site is UP or DOWN for Arbiter when at least the quorum
+of fresh regions say so), and what each probe region sees: each site up (1) with its failed
+checks, and each check's latency.
+{sites}
 **Timeline**: switches, conditions (degraded, both down, ...), runbooks and operator commands.
-**Monitor health**: rounds per region, each region's age (older than
-{stale} = it stops voting), decide lag, runbooks, alert delivery, then every alarm.
+**Monitor health**: probe rounds per region, each region's age (older than {stale} = it
+stops voting), decide passes and lag, runbooks, alert delivery, then every alarm.
 `arbiter status` and `arbiter history SERVICE` say the same in text.
 """
 
@@ -254,7 +258,6 @@ def _graph(
     *,
     width: int = HALF,
     right: Sequence[cloudwatch.IMetric] = (),
-    annotations: Sequence[cloudwatch.HorizontalAnnotation] = (),
     left_axis: cloudwatch.YAxisProps | None = None,
     right_axis: cloudwatch.YAxisProps | None = None,
     region: str,
@@ -265,7 +268,6 @@ def _graph(
         height=6,
         left=list(left),
         right=list(right),
-        left_annotations=list(annotations),
         left_y_axis=left_axis,
         right_y_axis=right_axis,
         region=region,
@@ -277,120 +279,137 @@ def _labelled(metric: cloudwatch.Metric, label: str) -> cloudwatch.Metric:
     return metric.with_(label=label)
 
 
-def service_widgets(config: Config, service: Service) -> list[cloudwatch.IWidget]:
-    """The active site (now and over time), the vote, each region's view of each site and
-    each check's latency and failures."""
+def field(*path: str) -> str:
+    """A logged field (nested JSON keys joined by dots), quoted for Logs Insights: check and
+    region names hold characters (``-``) that must be."""
+    return "`" + ".".join(path) + "`"
+
+
+def _stats(
+    message: Sequence[str],
+    stats: Sequence[tuple[str, str, str]],
+    *,
+    service: str | None = None,
+    by: str = f"bin({BIN})",
+) -> str:
+    """``filter message = ... | stats fn(`field`) as `label`, ... by ...``: each of ``stats``
+    is (function, field, label)."""
+    chosen = " or ".join(f'message = "{m}"' for m in message)
+    where = f"({chosen})" if len(message) > 1 else chosen
+    if service is not None:
+        where += f' and service = "{service}"'
+    columns = ", ".join(f"{fn}({name}) as `{label}`" for fn, name, label in stats)
+    return f"filter {where}\n| stats {columns} by {by}"
+
+
+ROUND_LINES = ("round recorded", "round not recorded")
+"""The probe's line per service per round (``handlers/probe.py::_report``); a duplicate's
+line is left out of the figures (its first copy counted)."""
+FIGURES = ("decided",)
+"""The decider's line per service per pass, with its figures (``handlers/decide.py``)."""
+
+
+def _logs(
+    title: str,
+    log_groups: Sequence[str],
+    query: str,
+    *,
+    region: str,
+    width: int = HALF,
+    view: cloudwatch.LogQueryVisualizationType = cloudwatch.LogQueryVisualizationType.LINE,
+    height: int = 6,
+) -> cloudwatch.LogQueryWidget:
+    return cloudwatch.LogQueryWidget(
+        title=title,
+        log_group_names=list(log_groups),
+        query_string=query,
+        view=view,
+        width=width,
+        height=height,
+        region=region,
+    )
+
+
+def now_widget(config: Config, decide_logs: str) -> cloudwatch.IWidget:
+    """Every service's latest figures, one row each."""
+    latest = [
+        ("latest", field(name), label)
+        for name, label in (
+            ("active", "active (1 primary, 2 secondary)"),
+            ("paused", "paused"),
+            ("failed", "FAILED"),
+            ("conditions", "open conditions"),
+            ("lag", "lag s"),
+        )
+    ]
+    return _logs(
+        "Now, per service",
+        [decide_logs],
+        _stats(FIGURES, latest, by="service"),
+        region=config.home_region,
+        width=FULL,
+        height=max(3, 2 + len(config.services)),
+        view=cloudwatch.LogQueryVisualizationType.TABLE,
+    )
+
+
+def service_widgets(config: Config, service: Service, decide_logs: str) -> list[cloudwatch.IWidget]:
+    """The active site over time, the vote, then what each probe region sees of each site
+    and each check (read in that region)."""
     home = config.home_region
     name = service.name
     primary, secondary = (service.site_label(s) for s in SiteName)
-    active = _labelled(
-        custom("ActiveSite", "Maximum", service=name), f"active (1 {primary}, 2 {secondary})"
-    )
-    flags = [
-        _labelled(custom("Paused", "Maximum", service=name), "paused"),
-        _labelled(custom("Failed", "Maximum", service=name), "FAILED"),
-        _labelled(custom("OpenConditions", "Maximum", service=name), "open conditions"),
-    ]
     widgets: list[cloudwatch.IWidget] = [
-        cloudwatch.SingleValueWidget(
-            title=f"{name}: now",
-            metrics=[active, *flags],
-            width=FULL,
-            height=4,
+        _logs(
+            f"{name}: active site over time (1 {primary}, 2 {secondary})",
+            [decide_logs],
+            _stats(
+                FIGURES,
+                [
+                    ("max", field("active"), f"active (1 {primary}, 2 {secondary})"),
+                    ("max", field("paused"), "paused"),
+                    ("max", field("failed"), "FAILED"),
+                ],
+                service=name,
+            ),
             region=home,
         ),
-        _graph(
-            f"{name}: active site over time (1 primary, 2 secondary)",
-            [active],
-            right=flags[:2],
-            width=FULL,
-            annotations=[
-                cloudwatch.HorizontalAnnotation(
-                    value=value, label=f"{site.value}: {service.site_label(site)}"
-                )
-                for site, value in ACTIVE_SITE.items()
-            ],
-            left_axis=cloudwatch.YAxisProps(min=0, max=2.5, show_units=False),
-            right_axis=cloudwatch.YAxisProps(min=0, max=1, label="paused / failed"),
-            region=home,
-        ),
-        _graph(
+        _logs(
             f"{name}: the vote (regions seeing each site UP vs the quorum)",
-            [
-                *(
-                    _labelled(
-                        custom("RegionsUp", "Minimum", service=name, site=site.value),
-                        f"{site.value} UP",
-                    )
-                    for site in SiteName
-                ),
-                _labelled(custom("Quorum", "Maximum", service=name), "quorum"),
-            ],
-            width=FULL,
-            left_axis=cloudwatch.YAxisProps(min=0, max=len(config.probe_regions)),
+            [decide_logs],
+            _stats(
+                FIGURES,
+                [
+                    *(("min", field("up", s.value), f"{s.value} UP") for s in SiteName),
+                    ("max", field("quorum"), "quorum"),
+                ],
+                service=name,
+            ),
             region=home,
         ),
     ]
-    for site in SiteName:
-        label = f"{name} {site.value} ({service.site_label(site)})"
+    probe_logs = log_group_name(config, PROBE.role)
+    for region in config.probe_regions:
+        up_and_down = [("min", field("up", s.value), f"{s.value} up") for s in SiteName]
+        latency = []
+        for site in SiteName:
+            for check in service.site(site).checks:
+                label = f"{site.value} {check.name}"
+                failed = field("down", site.value, check.name)
+                up_and_down.append(("sum", failed, f"{label} failed"))
+                latency.append(("avg", field("ms", site.value, check.name), label))
         widgets += [
-            _graph(
-                f"{label}: up (1) per region",
-                [
-                    _labelled(
-                        custom("SiteUp", "Minimum", region=r, service=name, site=site.value), r
-                    )
-                    for r in config.probe_regions
-                ],
-                left_axis=cloudwatch.YAxisProps(min=0, max=1),
-                region=home,
+            _logs(
+                f"{name} seen from {region}: sites up (1), failed checks",
+                [probe_logs],
+                _stats(ROUND_LINES, up_and_down, service=name),
+                region=region,
             ),
-            _graph(
-                f"{label}: latency ms per region (slowest check)",
-                [
-                    _labelled(
-                        custom("SiteLatencyMs", "Average", region=r, service=name, site=site.value),
-                        r,
-                    )
-                    for r in config.probe_regions
-                ],
-                region=home,
-            ),
-        ]
-    for site in SiteName:
-        checks = [c.name for c in service.site(site).checks]
-        per_check = [(r, c) for c in checks for r in config.probe_regions]
-        widgets += [
-            _graph(
-                f"{name} {site.value}: check latency ms",
-                [
-                    _labelled(
-                        custom(
-                            "CheckLatencyMs",
-                            "Average",
-                            region=r,
-                            service=name,
-                            site=site.value,
-                            check=c,
-                        ),
-                        f"{c} {r}",
-                    )
-                    for r, c in per_check
-                ],
-                region=home,
-            ),
-            _graph(
-                f"{name} {site.value}: failed checks",
-                [
-                    _labelled(
-                        custom(
-                            "CheckFailed", "Sum", region=r, service=name, site=site.value, check=c
-                        ),
-                        f"{c} {r}",
-                    )
-                    for r, c in per_check
-                ],
-                region=home,
+            _logs(
+                f"{name} seen from {region}: check latency ms",
+                [probe_logs],
+                _stats(ROUND_LINES, latency, service=name),
+                region=region,
             ),
         ]
     return widgets
@@ -433,6 +452,19 @@ def _search(metric: str, statistic: str, schema: str, label: str) -> cloudwatch.
     )
 
 
+def _lambda(metric: str, function: str, statistic: str, region: str) -> cloudwatch.Metric:
+    """A function's own AWS/Lambda metric, by name (a probe region's function is in another
+    stack)."""
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name=metric,
+        dimensions_map={"FunctionName": function},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+        region=region,
+    )
+
+
 def health_widgets(
     config: Config, functions: Sequence[lambda_.Function], decide: lambda_.Function
 ) -> list[cloudwatch.IWidget]:
@@ -442,41 +474,34 @@ def health_widgets(
     services = [s.name for s in config.services]
     b = bounds(config)
     probe = PROBE.function_name(config)
-    per_region_service = [(r, s) for s in services for r in regions]
+    ages = [("max", field("age", r), r) for r in regions]
     return [
         _graph(
-            "Probe rounds recorded per region",
-            [
-                _labelled(custom("RoundsRecorded", "Sum", region=r, service=s), f"{s} {r}")
-                for r, s in per_region_service
-            ],
-            right=[
+            "Probe rounds per region (invocations in 5 minutes), errors",
+            [_labelled(_lambda("Invocations", probe, "Sum", r), r) for r in regions],
+            right=[_labelled(_lambda("Errors", probe, "Sum", r), f"errors {r}") for r in regions]
+            + [
                 _labelled(
                     custom("ObservationWriteFailures", "Sum", region=r, service=s),
                     f"write failures {s} {r}",
                 )
-                for r, s in per_region_service
-            ],
-            region=home,
-        ),
-        _graph(
-            "Region age: newest round, seconds (max over services)",
-            [_labelled(region_age(r, MINUTE), r) for r in regions],
-            annotations=[
-                cloudwatch.HorizontalAnnotation(
-                    value=config.stale_after, label="stale: stops voting"
-                ),
-                cloudwatch.HorizontalAnnotation(
-                    value=b.region_silent_after, label="RegionSilent alarm"
-                ),
-            ],
-            region=home,
-        ),
-        _graph(
-            "Decide lag behind the newest round (s) and stream iterator age (ms)",
-            [
-                _labelled(custom("DecideLagSeconds", "Maximum", service=s), f"lag {s}")
                 for s in services
+                for r in regions
+            ],
+            region=home,
+        ),
+        _logs(
+            f"Region age s (stale at {fmt_seconds(config.stale_after)}, RegionSilent at "
+            f"{fmt_seconds(b.region_silent_after)}) and decide lag s",
+            [log_group_name(config, DECIDE.role)],
+            _stats(FIGURES, [*ages, ("max", field("lag"), "decide lag")]),
+            region=home,
+        ),
+        _graph(
+            "Decide passes and errors (5 minutes), stream iterator age ms",
+            [
+                _labelled(decide.metric_invocations(period=FIVE_MINUTES), "decide passes"),
+                _labelled(decide.metric_errors(period=FIVE_MINUTES), "decide errors"),
             ],
             right=[
                 decide.metric(
@@ -486,22 +511,15 @@ def health_widgets(
             region=home,
         ),
         _graph(
-            "Decide passes, switches, act starts failed",
+            "Switches, runbooks, drills, act not started",
             [
-                _labelled(custom("DecidePasses", "Sum"), "decide passes"),
                 _labelled(custom("Switches", "Sum"), "switches"),
-            ],
-            right=[_labelled(custom("ActInvokeFailures", "Sum"), "act not started")],
-            region=home,
-        ),
-        _graph(
-            "Runbooks (act) and drills",
-            [
                 _labelled(custom("RunbooksDone", "Sum"), "runbooks done"),
                 _labelled(custom("RunbooksFailed", "Sum"), "runbooks FAILED"),
                 _labelled(custom("RunbookStepFailures", "Sum"), "step failures"),
                 _labelled(custom("DrillFailures", "Sum"), "drill failures"),
             ],
+            right=[_labelled(custom("ActInvokeFailures", "Sum"), "act not started")],
             region=home,
         ),
         _graph(
@@ -518,30 +536,13 @@ def health_widgets(
             region=home,
         ),
         _graph(
-            "Function errors",
+            "Function errors; probe round duration ms (max) per region",
             [
                 _labelled(f.metric_errors(period=FIVE_MINUTES, statistic="Sum"), f.node.id.lower())
                 for f in functions
-            ]
-            + [
-                _labelled(
-                    cloudwatch.Metric(
-                        namespace="AWS/Lambda",
-                        metric_name="Errors",
-                        dimensions_map={"FunctionName": probe},
-                        statistic="Sum",
-                        period=FIVE_MINUTES,
-                        region=r,
-                    ),
-                    f"probe {r}",
-                )
-                for r in regions
             ],
             right=[
-                _labelled(
-                    custom("ProbeRoundMs", "Maximum", period=5 * MINUTE, region=r),
-                    f"round ms {r}",
-                )
+                _labelled(_lambda("Duration", probe, "Maximum", r), f"round ms {r}")
                 for r in regions
             ],
             width=FULL,
@@ -560,15 +561,24 @@ def dashboard(
     alarms: Sequence[cloudwatch.IAlarm],
 ) -> cloudwatch.Dashboard:
     """One column on a phone: every widget is the full width or half of it."""
+    sites = "\n".join(
+        f"**{s.name}**: 1 = {s.site_label(SiteName.PRIMARY)}, "
+        f"2 = {s.site_label(SiteName.SECONDARY)}"
+        for s in config.services
+    )
+    decide_logs = log_group_name(config, DECIDE.role)
     widgets: list[cloudwatch.IWidget] = [
         cloudwatch.TextWidget(
-            markdown=HOW_TO_READ.format(app=config.app, stale=fmt_seconds(config.stale_after)),
+            markdown=HOW_TO_READ.format(
+                app=config.app, stale=fmt_seconds(config.stale_after), sites=sites
+            ),
             width=FULL,
-            height=5,
-        )
+            height=6,
+        ),
+        now_widget(config, decide_logs),
     ]
     for service in config.services:
-        widgets += service_widgets(config, service)
+        widgets += service_widgets(config, service, decide_logs)
     widgets.append(timeline_widget(config, timeline))
     widgets += health_widgets(config, functions, decide)
     widgets.append(

@@ -183,7 +183,8 @@ class ControlStack(Stack):
             sources.DynamoEventSource(
                 self.table,
                 starting_position=lambda_.StartingPosition.LATEST,
-                batch_size=100,
+                batch_size=config.decide_batch[0],
+                max_batching_window=Duration.seconds(config.decide_batch[1]),
                 retry_attempts=2,
                 bisect_batch_on_error=True,
                 on_failure=sources.SnsDlq(self.ops),
@@ -216,28 +217,35 @@ class ControlStack(Stack):
             drill_schedule(self, act, config.drill.schedule)
 
         dataplane.add_to_control(self, config, publishers=[decide, act])
-        alarms = monitoring.Alarms(self, config)
-        for function in (decide, act, override):
-            monitoring.errors_alarm(alarms, function, self.ops)
-        # The notify function's own trouble goes to the alerts topic: email still works.
-        monitoring.errors_alarm(alarms, notify, self.topic)
-        monitoring.dlq_alarm(alarms, self.notify_dlq, self.topic)
+        alarms = self._alarms(config, decide)
         monitoring.monitor_alarms(alarms, config, decide, self.ops)
-        monitoring.dashboard(
-            self,
-            config,
-            functions=[decide, act, override, notify],
-            timeline=[decide, act, override],
-            decide=decide,
-            alarms=alarms.all,
-        )
+        if config.monitoring.dashboard:
+            monitoring.dashboard(
+                self,
+                config,
+                functions=[decide, act, override, notify],
+                timeline=[decide, act, override],
+                decide=decide,
+                alarms=alarms.all,
+            )
+            CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url(config))
 
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "OpsTopicArn", value=self.ops.topic_arn)
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
         CfnOutput(self, "NotifyFunctionName", value=notify.function_name)
-        CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url(config))
+
+    def _alarms(self, config: Config, decide: lambda_.Function) -> monitoring.Alarms:
+        """Every control region's: the decider's errors (to the ops topic) and the notify
+        function's dead letters (to the alerts topic: email works without the notify
+        function). The act function's failed invocations reach the ops topic by its on-failure
+        destination, and the override function answers its caller: no alarm of their own
+        (each alarm costs $0.10 a month)."""
+        alarms = monitoring.Alarms(self, config)
+        monitoring.errors_alarm(alarms, decide, self.ops)
+        monitoring.dlq_alarm(alarms, self.notify_dlq, self.topic)
+        return alarms
 
     def _table(self, config: Config) -> dynamodb.ITable | dynamodb.TableV2:
         """One region: a plain table. With standby regions: a global table (eventually
@@ -347,11 +355,7 @@ class ControlStack(Stack):
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[targets.LambdaFunction(decide)],
         )
-        alarms = monitoring.Alarms(self, config)
-        for function in (decide, act, override):
-            monitoring.errors_alarm(alarms, function, self.ops)
-        monitoring.errors_alarm(alarms, notify, self.topic)
-        monitoring.dlq_alarm(alarms, self.notify_dlq, self.topic)
+        self._alarms(config, decide)
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "OverrideFunctionName", value=override.function_name)
         CfnOutput(self, "NotifyFunctionName", value=notify.function_name)

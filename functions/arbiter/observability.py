@@ -1,7 +1,9 @@
 """The one Logger and Metrics of every function. Handlers decorate in one fixed order:
-``@logger.inject_lambda_context`` outside, ``@metrics.log_metrics`` inside."""
+``@lambda_context`` outside, ``@metrics.log_metrics`` inside."""
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
@@ -13,6 +15,25 @@ monitored service carry that service's name instead."""
 
 logger = Logger(service=POWERTOOLS_SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=POWERTOOLS_SERVICE)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+_cold = [True]
+
+
+def lambda_context(handler: Handler) -> Handler:
+    """Add the invocation's ``request_id`` and ``cold_start`` to every log line. Not
+    Powertools' ``inject_lambda_context``, which adds the function's name, ARN and memory
+    too: about 230 bytes a line that the log group already says, and a probe region at a
+    10 s interval logs 262,800 lines a month per service ($0.50 per GB ingested)."""
+
+    @functools.wraps(handler)
+    def wrapped(event: Any, context: Any) -> Any:
+        logger.append_keys(request_id=getattr(context, "aws_request_id", None), cold_start=_cold[0])
+        _cold[0] = False
+        return handler(event, context)
+
+    return wrapped  # type: ignore[return-value]
 
 
 def count_per_service(name: str, value: float, service: str) -> None:
@@ -67,6 +88,7 @@ __all__ = [
     "MetricUnit",
     "count_per_service",
     "emit",
+    "lambda_context",
     "logger",
     "metrics",
     "unit_of",

@@ -23,7 +23,7 @@ from arbiter.core.errors import (
     ProviderRejected,
     RetryableError,
 )
-from arbiter.core.model import ServiceState
+from arbiter.core.model import Event, ServiceState
 from arbiter.core.runbook import StepResult, StepStatus
 from tests.factories import T0, make_config
 
@@ -214,6 +214,9 @@ def test_store_errors_are_translated(code: str, error: type) -> None:
         store.finish_step("web", 1, "notify", done)
 
 
+SWITCHED = [Event(at=T0, kind="switch", message="switched")]
+
+
 def test_a_transaction_lost_to_another_writer_is_a_conflict() -> None:
     client, stub = stubbed("dynamodb")
     stub.add_client_error(
@@ -221,8 +224,9 @@ def test_a_transaction_lost_to_another_writer_is_a_conflict() -> None:
         service_error_code="TransactionCanceledException",
         modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed"}]},
     )
+    state = ServiceState(service="web", version=2)
     with stub, pytest.raises(ConflictError):
-        DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])
+        DynamoStore("t", lambda: client).save_state(state, 1, SWITCHED)
 
 
 def test_a_transaction_cancelled_otherwise_is_retryable() -> None:
@@ -232,7 +236,21 @@ def test_a_transaction_cancelled_otherwise_is_retryable() -> None:
         service_error_code="TransactionCanceledException",
         modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}]},
     )
+    state = ServiceState(service="web", version=2)
     with stub, pytest.raises(StoreError, match="TransactionCanceledException"):
+        DynamoStore("t", lambda: client).save_state(state, 1, SWITCHED)
+
+
+def test_a_pass_without_events_or_alerts_is_one_conditional_put() -> None:
+    """Half a transaction's write units, the same version condition."""
+    client, stub = stubbed("dynamodb")
+    stub.add_response("put_item", {})
+    with stub:
+        DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])
+        stub.assert_no_pending_responses()
+    client, stub = stubbed("dynamodb")
+    stub.add_client_error("put_item", service_error_code="ConditionalCheckFailedException")
+    with stub, pytest.raises(ConflictError):
         DynamoStore("t", lambda: client).save_state(ServiceState(service="web", version=2), 1, [])
 
 

@@ -1230,13 +1230,21 @@ class Monitoring(_Model):
         Annotated[Seconds, at_most(DAY, "CloudWatch evaluates an alarm over one day at most")]
         | None
     ) = None
-    """``RegionSilent-<region>`` fires when that region's newest round is this old for some
-    service (default: ``decision.stale_after``, when the region stops voting)."""
+    """``RegionSilent`` fires when a probe region's newest round is this old for some service
+    (default: ``decision.stale_after``, when the region stops voting)."""
     alerts_pending_for: Annotated[
         Seconds, at_most(DAY, "CloudWatch evaluates an alarm over one day at most")
     ] = 15 * MINUTE
     """``AlertsPending`` fires when alerts have waited in the outbox this long (SNS
     refusing them)."""
+    dashboard: bool = False
+    """The CloudWatch dashboard ``{app}`` in the home region (its URL the stack output
+    ``DashboardUrl``). Off by default: a dashboard costs $3.00 a month whatever it shows
+    (free only as one of the first three in an account, or organization), more than the rest
+    of a small deployment; ``arbiter status`` and ``arbiter history`` show the same."""
+    tracing: bool = False
+    """Active X-Ray tracing on every function: $5.00 per million traces past the free
+    100,000 a month; every probe round and decide pass is one."""
 
 
 MRSC_REGION_SETS = {
@@ -1342,6 +1350,22 @@ class Config(_Model):
     @property
     def stale_after(self) -> float:
         return self.decision.stale_after or 3 * self.probe.interval
+
+    @property
+    def decide_batch(self) -> tuple[int, int]:
+        """The decide function's stream trigger: at most this many records (one round of
+        every service from every probe region), gathered for at most this many seconds (a
+        fifth of the interval, 5 s at most). A round's records from all regions, which start
+        at the same boundary, then make one decide pass instead of one per region; a region
+        later than that is decided on in a pass of its own."""
+        records = min(100, len(self.probe_regions) * len(self.services))
+        return records, max(1, min(5, int(self.probe.interval // 5)))
+
+    @property
+    def region_silent_after(self) -> float:
+        """When a probe region counts as silent (``RegionsSilent``, the ``RegionSilent``
+        alarm): ``monitoring.region_silent_after``, by default ``stale_after``."""
+        return self.monitoring.region_silent_after or self.stale_after
 
     @property
     def lookback(self) -> float:

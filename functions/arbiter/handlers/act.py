@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from arbiter import runtime
 from arbiter.handlers.events import ActEvent, DrillEvent, refused
-from arbiter.observability import MetricUnit, logger, metrics
+from arbiter.observability import MetricUnit, lambda_context, logger, metrics
 from arbiter.services.actor import run_transition
 from arbiter.services.drill import run_drills
 
 
-@logger.inject_lambda_context
+@lambda_context
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "drill" in event:

@@ -17,14 +17,21 @@ from arbiter.core.model import Health, ServiceState, Status
 from arbiter.core.vote import Tally
 from arbiter.handlers import events
 from arbiter.handlers.events import refused, stream_services
-from arbiter.observability import MetricUnit, emit, logger, metrics
+from arbiter.observability import (
+    POWERTOOLS_SERVICE,
+    MetricUnit,
+    count_per_service,
+    lambda_context,
+    logger,
+    metrics,
+)
 from arbiter.services.decider import Pass, decide_service
 
 MAX_PARALLEL = 8
 """Services decided at once: one slow failback gate never delays another service."""
 
 
-@logger.inject_lambda_context
+@lambda_context
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime.current()
@@ -49,8 +56,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             # Raised after the others are done: the stream retries the batch.
             results[name] = {"error": str(done)}
             continue
-        results[name] = _record(name, done)
-        _service_metrics(rt.config, done.outcome.state, done.outcome.vote, now)
+        figures = _figures(rt.config, done.outcome.state, done.outcome.vote, now)
+        results[name] = _record(name, done, figures)
     if "Records" not in event:  # the scheduled pass, once a minute: keep the data plane fed
         # Imported here: the runbook's models come with it, and only this pass needs them.
         from arbiter.services.dataplane import publish_committed
@@ -71,8 +78,6 @@ def _standby(rt: runtime.Runtime, now: datetime) -> dict[str, Any] | None:
     except ArbiterError as exc:
         logger.warning("lease table not reachable: not deciding", error=str(exc))
         leads = False
-    if rt.config.control.standby_regions:
-        emit({"Leading": int(leads)}, region=rt.leadership.region or rt.region)
     if leads:
         return None
     term = rt.leadership.term()
@@ -96,7 +101,9 @@ def _decide(rt: runtime.Runtime, name: str, now: Any) -> Pass | ArbiterError:
         return exc
 
 
-def _record(name: str, done: Pass) -> dict[str, Any]:
+def _record(name: str, done: Pass, figures: dict[str, Any]) -> dict[str, Any]:
+    """The pass's one ``decided`` line: what it did, and the ``figures`` the dashboard reads
+    (``_figures``); one ``timeline`` line per event."""
     outcome = done.outcome
     result = {
         "status": outcome.state.status.value,
@@ -107,61 +114,65 @@ def _record(name: str, done: Pass) -> dict[str, Any]:
         "alerts_sent": len(done.delivery.sent),
         "alerts_pending": len(done.delivery.failed),
     }
-    logger.info("decided", extra={"service": name, "attempts": done.attempts, **result})
+    logger.info("decided", extra={"service": name, "attempts": done.attempts, **result, **figures})
     for event in outcome.events:
         # One line per event: the dashboard's timeline widget lists these.
         logger.info(
             "timeline", service=name, kind=event.kind, alert=event.alert, text=event.message
         )
-    metrics.add_metric(name="DecidePasses", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=len(done.delivery.sent))
-    metrics.add_metric(name="AlertsPending", unit=MetricUnit.Count, value=len(done.delivery.failed))
+    # Custom metrics only when something happens (each is billed per month it is sent in);
+    # passes and errors are the function's own AWS/Lambda metrics, which cost nothing.
+    if done.delivery.sent:
+        metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=len(done.delivery.sent))
+    if done.delivery.failed:
+        pending = len(done.delivery.failed)
+        metrics.add_metric(name="AlertsPending", unit=MetricUnit.Count, value=pending)
     if outcome.transition is not None:
         metrics.add_metric(name="Switches", unit=MetricUnit.Count, value=1)
-    # 0 included, like AlertsPending: the graph shows a pass that started the act function.
-    failed = int(done.invoke_failed)
-    metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=failed)
+    if done.invoke_failed:
+        metrics.add_metric(name="ActInvokeFailures", unit=MetricUnit.Count, value=1)
     return result
 
 
 ACTIVE_SITE = {SiteName.PRIMARY: 1, SiteName.SECONDARY: 2}
-"""``ActiveSite``'s values; the dashboard's annotations name them."""
+"""``active``'s values on the ``decided`` line; the dashboard names them."""
 
 
-def _service_metrics(
+def _figures(
     config: Config, state: ServiceState, vote: Tally | None, now: datetime
-) -> None:
-    """What the dashboard shows of one service after a pass: the active site, pause and
-    failure, open conditions, the vote the pass judged by (regions voting each site UP,
-    against the quorum), each region's age (its newest round's; a region never heard from
-    counts from the decider's first pass) and the lag behind the newest round. Bounded by the
-    config."""
+) -> dict[str, Any]:
+    """What the dashboard shows of a service after a pass, logged on its ``decided`` line
+    (Logs Insights reads it): the active site (1 primary, 2 secondary), pause and failure
+    (1/0), open conditions, the vote the pass judged by (``up``: regions voting each site
+    UP, against ``quorum``), each probe region's ``age`` (its newest round's; a region never
+    heard from counts from the decider's first pass) and the ``lag`` behind the newest round.
+
+    The one custom metric is ``RegionsSilent``: the probe regions older than
+    ``monitoring.region_silent_after``, sent only while there is one (the ``RegionSilent``
+    alarm's; missing data is "none silent")."""
     newest = [t.last_round_at for t in state.regions.values() if t.last_round_at is not None]
-    values: dict[str, float] = {
-        "ActiveSite": ACTIVE_SITE[state.active],
-        "Paused": int(state.paused),
-        "Failed": int(state.status is Status.FAILED),
-        "OpenConditions": len(state.conditions),
-        "Quorum": config.quorum,
-    }
-    if newest:
-        values["DecideLagSeconds"] = _age(now, max(newest))
-    emit(values, service=state.service)
-    if vote is not None:
-        for site in SiteName:
-            up = vote.counts[site][Health.UP]
-            emit({"RegionsUp": up}, service=state.service, site=site.value)
+    ages = {}
     for region in config.probe_regions:
         track = state.regions.get(region)
         since = track.last_round_at if track is not None else None
-        since = since or state.first_seen or now
-        # Also by region alone: the RegionSilent alarm reads the maximum over all services.
-        emit(
-            {"RegionAgeSeconds": _age(now, since)},
-            service=state.service,
-            region=region,
-            also=[{"region": region}],
-        )
+        ages[region] = round(_age(now, since or state.first_seen or now))
+    fields: dict[str, Any] = {
+        "active": ACTIVE_SITE[state.active],
+        "paused": int(state.paused),
+        "failed": int(state.status is Status.FAILED),
+        "conditions": len(state.conditions),
+        "quorum": config.quorum,
+        "age": ages,
+    }
+    if vote is not None:
+        fields["up"] = {site.value: vote.counts[site][Health.UP] for site in SiteName}
+    if newest:
+        fields["lag"] = round(_age(now, max(newest)), 3)
+    silent = sorted(r for r, age in ages.items() if age > config.region_silent_after)
+    if silent:
+        fields["silent"] = silent
+        count_per_service("RegionsSilent", len(silent), POWERTOOLS_SERVICE)
+    return fields
 
 
 def _age(now: datetime, then: datetime) -> float:

@@ -27,7 +27,7 @@ from arbiter.core.deferred import DeferredModel
 from arbiter.core.errors import ArbiterError
 from arbiter.core.ops import alert_from_sns, is_arbiter_alert, render_ops, trial_alerts
 from arbiter.handlers.events import refused
-from arbiter.observability import MetricUnit, logger, metrics
+from arbiter.observability import MetricUnit, lambda_context, logger, metrics
 from arbiter.services.notify import deliver, test_channels
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class ChannelsFailed(Exception):
     """Raised (not an ArbiterError: nothing above may catch it) so that Lambda retries."""
 
 
-@logger.inject_lambda_context
+@lambda_context
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "notify_test" in event:

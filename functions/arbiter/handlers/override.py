@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from arbiter import runtime
-from arbiter.observability import logger, metrics
+from arbiter.observability import lambda_context, logger, metrics
 from arbiter.services import override
 
 
-@logger.inject_lambda_context
+@lambda_context
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime.current()

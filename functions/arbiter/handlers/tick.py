@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from arbiter import ticker
 from arbiter.core.schedule import scheduled_minute, stamp
 from arbiter.handlers.round_events import TickEvent
-from arbiter.observability import MetricUnit, logger, metrics
+from arbiter.observability import MetricUnit, lambda_context, logger, metrics
 from arbiter.services.tick import tick
 
 
-@logger.inject_lambda_context
+@lambda_context
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:

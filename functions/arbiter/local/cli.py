@@ -139,7 +139,8 @@ def _cost(args: argparse.Namespace) -> int:
     assumptions = Assumptions(
         probe_ms=args.probe_ms,
         decide_ms=args.decide_ms,
-        tracing=not args.no_tracing,
+        tracing=args.tracing,
+        dashboard=args.dashboard,
         data_plane=args.data_plane,
         r53_latency=args.route53_latency,
     )
@@ -756,9 +757,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="billed duration of one decide invocation (default 200)",
     )
     p.add_argument(
-        "--no-tracing",
-        action="store_true",
-        help="without X-Ray active tracing (deployed functions have it on)",
+        "--tracing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with (or without) X-Ray active tracing (default: the config's monitoring.tracing)",
+    )
+    p.add_argument(
+        "--dashboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with (or without) the CloudWatch dashboard (default: monitoring.dashboard)",
     )
     p.add_argument(
         "--data-plane",

@@ -8,9 +8,10 @@ It models Arbiter's deployment as issue 10 leaves it:
   EventBridge rule (interval of 60 s and more) or, below 60 s, by a ticker function that
   sends each minute's rounds as delayed SQS messages (one message per round);
 - the home region: the table (on-demand, stream on, TTL, point-in-time recovery), the decide
-  function (one invocation per round per probe region, from the stream, plus its schedule),
-  act / override / notify (rare), the alerts and ops topics, the alarms, the dashboard and the
-  secrets the config names;
+  function (one invocation per round, the stream trigger gathering the round's records from
+  every probe region, plus its schedule), act / override / notify (rare), the alerts and ops
+  topics, the alarms, the dashboard when ``monitoring.dashboard`` asks for it, and the
+  Secrets Manager secrets the config names;
 - with ``control.standby_regions``: the table becomes a global table with a replica in each
   standby region, each standby runs a follower decider (it reads the lease and stops), and a
   small lease table with multi-Region strong consistency spans home, standbys and witness;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,9 +93,17 @@ class Assumptions:
     at low traffic)."""
     long_poll_s: float = 20.0
     """Each such poll's wait: an empty receive is billed every this many seconds per poller."""
-    tracing: bool = True
-    """X-Ray active tracing on every function (``infra/lambdas.py``): each invocation is a
-    trace, since no function gets more than the default rule's reservoir of one a second."""
+    tracing: bool | None = None
+    """X-Ray active tracing on every function but the ticker: each invocation is a trace,
+    since no function gets more than the default rule's reservoir of one a second. ``None``:
+    as the config's ``monitoring.tracing`` (off by default)."""
+    dashboard: bool | None = None
+    """The CloudWatch dashboard; ``None``: as the config's ``monitoring.dashboard`` (off by
+    default)."""
+    passes_per_round: float = 1.0
+    """Decide invocations the stream starts per round: the trigger gathers a round's records
+    for up to ``Config.decide_batch`` seconds, and every region's round starts at the same
+    boundary; a region later than that adds a pass."""
     data_plane: bool = False
     """The optional data-plane failover mode (CloudWatch-alarm health checks)."""
     r53_latency: bool = False
@@ -253,33 +262,25 @@ def read_units(size: int) -> int:
 
 # --- Log volume ------------------------------------------------------------------------------
 
-LOG_PLATFORM_BYTES = 450
-"""Lambda's own lines per invocation: START, END and REPORT (with X-Ray's trace id)."""
-LOG_CONTEXT_BYTES = 300
-"""What ``@logger.inject_lambda_context`` adds to each log line (function name, ARN, memory,
-request id, cold start, trace id)."""
-EMF_COUNT_LINE = 205
-"""One ``count_per_service`` line (plus the service's name)."""
-EMF_SITE_LINE = 292
-"""One ``SiteUp``/``SiteLatencyMs`` line (plus the service's name)."""
-EMF_CHECK_LINE = 322
-"""One ``CheckLatencyMs``/``CheckFailed`` line (plus the service's and the check's names)."""
-PROBE_LOG_LINE = 232
-"""The ``round recorded`` line of a healthy round (plus the service's and region's names)."""
-EMF_FLUSH_LINE = 200
-"""A handler's own ``metrics`` flush (``ProbeRoundMs``, the ticker's ``RoundsQueued``)."""
-DECIDE_SERVICE_LINE = 470
-"""A service's ``ActiveSite``, ``Paused`` ... line (plus the service's name)."""
-DECIDE_SITE_LINE = 214
-"""A service's ``RegionsUp`` line per site (plus the service's name)."""
-DECIDE_REGION_LINE = 238
-"""A service's ``RegionAgeSeconds`` line per probe region (plus the names)."""
-DECIDED_LINE = 350
-"""The ``decided`` log line of a pass that changed nothing but the regions' tracks."""
-DECIDE_FLUSH_LINE = 400
-"""The decide function's flush (``DecidePasses``, ``AlertsSent`` ...)."""
+LOG_PLATFORM_BYTES = 350
+"""Lambda's own lines per invocation: START, END and REPORT."""
+LOG_TRACE_BYTES = 110
+"""What active tracing adds to the REPORT line (``XRAY TraceId: ... Sampled: true``)."""
+LOG_CONTEXT_BYTES = 70
+"""What ``observability.lambda_context`` adds to each log line: the request id and whether
+it is a cold start."""
+PROBE_LOG_LINE = 218
+"""The ``round recorded`` line of a healthy round: its fixed part (plus the service's and the
+region's names and each check's entry)."""
+PROBE_CHECK_BYTES = 8
+"""One check's latency on that line, ``"name":123,`` (plus the check's name)."""
+DECIDED_LINE = 345
+"""The ``decided`` line of a pass that changed nothing but the regions' tracks, with its
+figures: its fixed part (plus the service's name and each probe region's age)."""
+DECIDE_REGION_BYTES = 6
+"""One probe region's age on that line, ``"eu-west-1":60,`` (plus the region's name)."""
 SHORT_INVOCATION_LOGS = 700
-"""A follower's or the ticker's one log line and flush."""
+"""A follower's or the ticker's one log line."""
 
 
 def probe_report_bytes(config: Config, region: str) -> int:
@@ -288,37 +289,35 @@ def probe_report_bytes(config: Config, region: str) -> int:
     handler)."""
     total = 0
     for s in config.services:
-        name = len(s.name)
-        total += PROBE_LOG_LINE + name + len(region) + 3 * (EMF_COUNT_LINE + name)
+        total += PROBE_LOG_LINE + len(s.name) + len(region)
         for site in SiteName:
-            total += EMF_SITE_LINE + name
-            total += sum(EMF_CHECK_LINE + name + len(c.name) for c in s.site(site).checks)
+            total += sum(PROBE_CHECK_BYTES + len(c.name) for c in s.site(site).checks)
     return total
 
 
-def probe_log_bytes(config: Config, region: str) -> int:
-    """One probe invocation's logs: Lambda's lines, the handler's flush, each service's log
-    line (with the Lambda context) and metric lines."""
+def platform_bytes(a: Assumptions) -> int:
+    return LOG_PLATFORM_BYTES + (LOG_TRACE_BYTES if a.tracing else 0)
+
+
+def probe_log_bytes(config: Config, region: str, a: Assumptions) -> int:
+    """One probe invocation's logs: Lambda's lines and each service's line (with the Lambda
+    context)."""
     context = LOG_CONTEXT_BYTES * len(config.services)
-    return LOG_PLATFORM_BYTES + EMF_FLUSH_LINE + context + probe_report_bytes(config, region)
+    return platform_bytes(a) + context + probe_report_bytes(config, region)
 
 
-def decide_metric_bytes(config: Config) -> int:
-    """What ``handlers/decide.py::_service_metrics`` prints for every service after a pass
+def decided_bytes(config: Config) -> int:
+    """What ``handlers/decide.py::_record`` prints for every service after a quiet pass
     (``tests/unit/test_cost.py`` measures it against the real handler)."""
-    total = 0
-    for s in config.services:
-        name = len(s.name)
-        total += DECIDE_SERVICE_LINE + name + len(SiteName) * (DECIDE_SITE_LINE + name)
-        total += sum(DECIDE_REGION_LINE + name + len(r) for r in config.probe_regions)
-    return total
+    regions = sum(DECIDE_REGION_BYTES + len(r) for r in config.probe_regions)
+    return sum(DECIDED_LINE + len(s.name) + regions for s in config.services)
 
 
-def decide_log_bytes(config: Config) -> int:
+def decide_log_bytes(config: Config, a: Assumptions) -> int:
     """One leader invocation deciding every service (a stream invocation decides the services
-    of its batch: one round of one region holds every service)."""
-    lines = (DECIDED_LINE + LOG_CONTEXT_BYTES) * len(config.services)
-    return LOG_PLATFORM_BYTES + DECIDE_FLUSH_LINE + lines + decide_metric_bytes(config)
+    of its batch: one round holds every service)."""
+    context = LOG_CONTEXT_BYTES * len(config.services)
+    return platform_bytes(a) + context + decided_bytes(config)
 
 
 # --- Counting from the config ------------------------------------------------------------------
@@ -341,42 +340,26 @@ def checks(config: Config) -> Iterator[tuple[Service, SiteName, Check]]:
                 yield service, site, check
 
 
-def probe_metrics(config: Config) -> int:
-    """Custom metrics one probe region publishes (``handlers/probe.py``): ``ProbeRoundMs``;
-    per service ``CheckFailures``, ``ObservationWriteFailures``, ``RoundsRecorded``; per site
-    ``SiteUp``, ``SiteLatencyMs``; per check ``CheckLatencyMs``, ``CheckFailed``."""
-    per_service = 3 + 2 * len(SiteName)
-    return 1 + per_service * len(config.services) + 2 * sum(1 for _ in checks(config))
-
-
-def ticker_metrics(config: Config) -> int:
-    """``RoundsQueued`` from the ticker (its ``RoundsLate``/``RoundsUnqueued`` only when
-    something goes wrong: an hour's worth at most)."""
-    return 1 if config.probe.interval < 60 else 0
-
-
-def decide_metrics(config: Config) -> int:
-    """Custom metrics the leader publishes in its region (``handlers/decide.py``):
-    ``DecidePasses``, ``AlertsSent``, ``AlertsPending``, ``ActInvokeFailures``; per service
-    ``ActiveSite``, ``Paused``, ``Failed``, ``OpenConditions``, ``Quorum``,
-    ``DecideLagSeconds``, ``RegionsUp`` per site and ``RegionAgeSeconds`` per probe region;
-    and ``RegionAgeSeconds`` per probe region alone (the RegionSilent alarms'). ``Switches``
-    and the act and notify functions' metrics are sent in the rare hours something happens."""
-    regions = len(config.probe_regions)
-    per_service = 6 + len(SiteName) + regions
-    return 4 + per_service * len(config.services) + regions
-
-
-FOLLOWER_METRICS = 4
-"""Assumed: a standby's decider publishes its function-wide metrics (``DecidePasses`` ...)."""
+def event_metric_hours(config: Config, a: Assumptions) -> float:
+    """Hours in which a custom metric is sent, summed over metrics. No metric is sent every
+    round or every pass: only when something happens, and CloudWatch prorates a metric by
+    the hours it is sent in. Counted: each alert (``AlertsSent`` and one
+    ``ChannelDeliveries`` per channel), each switch (``Switches`` and the runbook's outcome)
+    and each drill (``DrillFailures``). Failures (``AlertsPending``, ``RegionsSilent``,
+    ``ObservationWriteFailures`` ...) are left out: a month without them is the one priced."""
+    alerts = a.alerts_per_month * (1 + len(config.notifications.channels))
+    return alerts + 2 * a.switches_per_month + drill_runs_per_month(config)
 
 
 def alarms(config: Config) -> int:
-    """The alarms ``infra/stacks.py`` creates in a control region: errors of decide, act,
-    override and notify, ``NotifyDeadLetterQueue``, ``DecideStale``, ``StreamIteratorAge``,
-    ``AlertsPending``, ``RegionSilent-<region>`` per probe region and
-    ``ChannelFailures-<channel>`` per channel."""
-    return 4 + 1 + 3 + len(config.probe_regions) + len(config.notifications.channels)
+    """The alarms ``infra/stacks.py`` creates in the home region: ``DecideErrors``,
+    ``NotifyDeadLetterQueue``, ``DecideStale``, ``StreamIteratorAge``, ``RegionSilent``,
+    ``AlertsPending`` and ``ChannelFailures-<channel>`` per channel."""
+    return 6 + len(config.notifications.channels)
+
+
+STANDBY_ALARMS = 2
+"""A standby control region's: ``DecideErrors`` and ``NotifyDeadLetterQueue``."""
 
 
 def secret_names(config: Config) -> list[str]:
@@ -456,14 +439,11 @@ def _probe_region(bill: Bill, config: Config, region: str, a: Assumptions) -> No
         _ticker(bill, config, group, a)
     else:
         bill.add(group, "eventbridge_schedule", "schedule: one round per invocation", rounds)
-    logs = rounds * probe_log_bytes(config, region) / GB
+    logs = rounds * probe_log_bytes(config, region, a) / GB
     if config.probe.interval < 60:
         logs += MONTH_MINUTES * (LOG_PLATFORM_BYTES + SHORT_INVOCATION_LOGS) / GB
     bill.add(group, "logs_ingest", "probe and ticker logs", logs)
     bill.add(group, "logs_storage", "logs kept a month", logs)
-    bill.add(group, "cw_metric", "custom metrics (probe)", probe_metrics(config))
-    if ticker_metrics(config):
-        bill.add(group, "cw_metric", "custom metrics (ticker)", ticker_metrics(config))
     if region != config.home_region:
         sent = sum(item_bytes(observation_item(s, region)) for s in config.services)
         bill.add(
@@ -504,13 +484,14 @@ def _state_wru(config: Config) -> int:
     return sum(write_units(item_bytes(state_item(config, s))) for s in config.services)
 
 
-def _stream_passes(config: Config) -> float:
-    """Decide invocations from the stream: one per round per probe region."""
-    return rounds_per_month(config) * len(config.probe_regions)
+def _stream_passes(config: Config, a: Assumptions) -> float:
+    """Decide invocations from the stream: ``passes_per_round`` per round (one: the trigger
+    gathers the round's records from every probe region)."""
+    return rounds_per_month(config) * a.passes_per_round
 
 
-def _decide_invocations(config: Config) -> float:
-    return _stream_passes(config) + decide_schedule_per_month(config)
+def _decide_invocations(config: Config, a: Assumptions) -> float:
+    return _stream_passes(config, a) + decide_schedule_per_month(config)
 
 
 def _stored_gb(config: Config) -> float:
@@ -540,9 +521,9 @@ def _table(bill: Bill, config: Config, a: Assumptions) -> None:
     group = f"table {config.home_region}"
     observations = rounds_per_month(config) * len(config.probe_regions) * _obs_wru(config)
     bill.add(group, "dynamodb_wru", "observations: 1 put per service per round", observations)
-    state = _stream_passes(config) * 2 * _state_wru(config)
-    bill.add(group, "dynamodb_wru", "state: 1 transaction per stream pass (2 WRU/KB)", state)
-    passes = _decide_invocations(config)
+    state = _stream_passes(config, a) * _state_wru(config)
+    bill.add(group, "dynamodb_wru", "state: 1 conditional put per stream pass", state)
+    passes = _decide_invocations(config, a)
     state_rru, window_rru = _reads_per_pass(config, a)
     bill.add(group, "dynamodb_rru", "state reads: consistent Query per pass", passes * state_rru)
     bill.add(group, "dynamodb_rru", "round reads: eventual Query per pass", passes * window_rru)
@@ -554,19 +535,18 @@ def _table(bill: Bill, config: Config, a: Assumptions) -> None:
 
 def _decide(bill: Bill, config: Config, a: Assumptions) -> None:
     group = f"decide {config.home_region}"
-    invocations = _decide_invocations(config)
+    invocations = _decide_invocations(config, a)
     bill.function(group, "decide", invocations, a.decide_ms, a)
     bill.add(group, "eventbridge_schedule", "schedule", decide_schedule_per_month(config))
-    logs = invocations * decide_log_bytes(config) / GB
+    logs = invocations * decide_log_bytes(config, a) / GB
     bill.add(group, "logs_ingest", "decide logs", logs)
     bill.add(group, "logs_storage", "logs kept a month", logs)
-    bill.add(group, "cw_metric", "custom metrics (decide, dashboard)", decide_metrics(config))
 
 
 def _operations(bill: Bill, config: Config, a: Assumptions, group: str, home: bool) -> None:
     """Alarms, topics, the rare functions and the secrets, in every control region; a
     standby's stand idle (no alert, no run) until it leads."""
-    bill.add(group, "cw_alarm", "alarms", alarms(config))
+    bill.add(group, "cw_alarm", "alarms", alarms(config) if home else STANDBY_ALARMS)
     alerts = a.alerts_per_month if home else 0.0
     bill.add(group, "sns_publish", "alerts and ops messages", 2 * alerts)
     addresses = len(config.notifications.emails)
@@ -584,7 +564,14 @@ def _operations(bill: Bill, config: Config, a: Assumptions, group: str, home: bo
 def _home(bill: Bill, config: Config, a: Assumptions) -> None:
     group = f"operations {config.home_region}"
     _operations(bill, config, a, group, home=True)
-    bill.add(group, "cw_dashboard", "dashboard", 1)
+    bill.add(
+        group,
+        "cw_metric_hour",
+        "event metrics (hours with alerts, switches, drills)",
+        event_metric_hours(config, a),
+    )
+    if a.dashboard:
+        bill.add(group, "cw_dashboard", "dashboard (monitoring.dashboard)", 1)
 
 
 def _standby(bill: Bill, config: Config, region: str, a: Assumptions) -> None:
@@ -593,24 +580,25 @@ def _standby(bill: Bill, config: Config, region: str, a: Assumptions) -> None:
     group = f"standby {region}"
     rounds = rounds_per_month(config) * len(config.probe_regions)
     bill.add(group, "dynamodb_rwru", "replicated observations", rounds * _obs_wru(config))
-    state = _stream_passes(config) * _state_wru(config)
+    state = _stream_passes(config, a) * _state_wru(config)
     bill.add(group, "dynamodb_rwru", "replicated state writes", state)
     bill.add(
         group, "dynamodb_rwru", "replicated TTL deletes of observations", rounds * _obs_wru(config)
     )
     sent = rounds * sum(_obs_bytes(config, s) for s in config.services)
-    sent += _stream_passes(config) * sum(item_bytes(state_item(config, s)) for s in config.services)
+    sent += _stream_passes(config, a) * sum(
+        item_bytes(state_item(config, s)) for s in config.services
+    )
     bill.add(group, "transfer_inter_region", "replication from the home region", sent / GB)
     stored = _stored_gb(config)
     bill.add(group, "dynamodb_storage", "replica storage", stored)
     bill.add(group, "dynamodb_pitr", "replica point-in-time recovery", stored)
-    invocations = _decide_invocations(config)
+    invocations = MONTH_MINUTES  # its schedule only: a standby has no stream trigger
     bill.function(group, "decide", invocations, a.follower_ms, a, what="follower decide")
     bill.add(group, "dynamodb_rru", "lease reads: eventual, 1 per invocation", 0.5 * invocations)
     logs = invocations * (LOG_PLATFORM_BYTES + SHORT_INVOCATION_LOGS) / GB
     bill.add(group, "logs_ingest", "follower logs", logs)
     bill.add(group, "logs_storage", "logs kept a month", logs)
-    bill.add(group, "cw_metric", "custom metrics (follower)", FOLLOWER_METRICS)
     _operations(bill, config, a, group, home=False)
 
 
@@ -831,10 +819,17 @@ class Report:
         return sorted(kinds.items(), key=lambda kv: -kv[1])[:count]
 
 
+def resolved(config: Config, a: Assumptions) -> Assumptions:
+    """``tracing`` and ``dashboard`` as the config deploys them, unless given."""
+    tracing = config.monitoring.tracing if a.tracing is None else a.tracing
+    dashboard = config.monitoring.dashboard if a.dashboard is None else a.dashboard
+    return replace(a, tracing=tracing, dashboard=dashboard)
+
+
 def estimate(config: Config, source: str = "config", a: Assumptions | None = None) -> Report:
     """The bill, Route 53's for the same checks, and Arbiter's for the checks Route 53 can do
     (the two sides of the percentage)."""
-    a = a or Assumptions()
+    a = resolved(config, a or Assumptions())
     items = arbiter_items(config, a)
     found, missing = route53(config, a)
     comparable = sum(i.monthly for i in items)
@@ -959,9 +954,17 @@ def _verdict(report: Report) -> list[str]:
     )
     lines.append(f"Largest items: {largest}")
     a = report.assumptions
+    if not a.dashboard and percent is not None and report.route53_total:
+        board = price("cw_dashboard").each
+        with_board = 100 * (report.comparable + board) / report.route53_total
+        lines.append(
+            f"The dashboard is off (monitoring.dashboard: true adds {_usd(board)} a month, "
+            f"{with_board:.0f}% of Route 53 with it; free as one of an account's first three)"
+        )
     lines.append(
         f"Assumed: probe round {a.probe_ms:g} ms, decide invocation {a.decide_ms:g} ms, "
-        f"cold starts {100 * a.cold_start_share:g}% x {a.init_ms:g} ms, X-Ray tracing "
+        f"{a.passes_per_round:g} decide pass per round, cold starts "
+        f"{100 * a.cold_start_share:g}% x {a.init_ms:g} ms, X-Ray tracing "
         f"{'on' if a.tracing else 'off'} (see the README for every assumption)"
     )
     return lines

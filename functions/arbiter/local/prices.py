@@ -239,6 +239,16 @@ PRICES: dict[str, Price] = {
         "values, per region, prorated by the hour it is sent in; embedded-metric-format "
         "metrics count the same",
     ),
+    "cw_metric_hour": Price(
+        "CloudWatch",
+        "custom metrics sent in some hours only",
+        0.30,
+        730,
+        "metric-hours",
+        CLOUDWATCH_PRICING,
+        "2nd",
+        note="the metric-month price prorated by the hour (a month is 730 hours)",
+    ),
     "cw_alarm": Price(
         "CloudWatch",
         "standard-resolution alarms",
