@@ -202,6 +202,13 @@ class ControlStack(Stack):
                 ],
             )
         )
+        if not config.monitoring.tracing:  # traced, arbiter_function acknowledges "*" already
+            nag.acknowledge(
+                decide,
+                nag.arn_wildcard("*"),
+                "DynamoDB ListStreams (the stream trigger's) supports no resource-level "
+                "permission.",
+            )
         # Stale regions must be noticed even when no probe writes at all.
         events.Rule(
             self,

@@ -21,6 +21,17 @@ def example() -> dict[str, Template]:
 
 
 @pytest.fixture(scope="session")
+def dashboarded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
+    """The example with ``monitoring.dashboard: true`` (the dashboard is off by default)."""
+    data = example_data()
+    data["monitoring"] = {"dashboard": True}
+    tmp = tmp_path_factory.mktemp("dashboard")
+    path = tmp / "arbiter.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return build_templates(path, asset_dir=tmp / "asset")
+
+
+@pytest.fixture(scope="session")
 def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
     """A richer config: 5 min interval, two emails, two services sharing one of their zones."""
     data = example_data()

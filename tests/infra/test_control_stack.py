@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.helpers import actions, logical_id, policy_statements, resources
+from tests.infra.helpers import actions, example_data, logical_id, policy_statements, resources
 
 pytestmark = pytest.mark.infra
 
@@ -95,7 +97,10 @@ def test_decide_reads_the_stream_filtered_to_inserted_observations(control: Temp
         "Fn::GetAtt": [logical_id(control, "AWS::DynamoDB::Table", "Table"), "StreamArn"]
     }
     assert mapping["StartingPosition"] == "LATEST"
-    assert mapping["BatchSize"] == 100
+    # one round of every service from every probe region, gathered for up to 5 s: one pass
+    # per round (Config.decide_batch)
+    assert mapping["BatchSize"] == 3
+    assert mapping["MaximumBatchingWindowInSeconds"] == 5
     assert mapping["MaximumRetryAttempts"] == 2
     assert mapping["BisectBatchOnFunctionError"] is True
     (pattern,) = (json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"])
@@ -152,7 +157,7 @@ def test_functions_share_runtime_and_environment(
             "Architectures": ["arm64"],
             "Timeout": timeout,
             "MemorySize": memory,
-            "TracingConfig": {"Mode": "Active"},
+            "TracingConfig": Match.absent(),  # monitoring.tracing is off by default
             "LoggingConfig": {"LogGroup": Match.any_value()},
             "Environment": {"Variables": env},
         },
@@ -316,7 +321,7 @@ def test_override_is_reachable_through_iam_only(control: Template) -> None:
 
 
 def test_every_alarm_announces_firing_and_recovery_to_ops_or_alerts(control: Template) -> None:
-    """The notify function's own alarms go to the alerts topic (email works without it);
+    """The notify function's dead letters go to the alerts topic (email works without it);
     every other alarm to the ops topic, which the notify function renders."""
     topic = logical_id(control, "AWS::SNS::Topic", "Alerts")
     ops = logical_id(control, "AWS::SNS::Topic", "Ops")
@@ -324,16 +329,12 @@ def test_every_alarm_announces_firing_and_recovery_to_ops_or_alerts(control: Tem
         a["Properties"]["AlarmName"]: a["Properties"]
         for a in control.find_resources("AWS::CloudWatch::Alarm").values()
     }
-    direct = {"arbiter-NotifyErrors", "arbiter-NotifyDeadLetterQueue"}
+    direct = {"arbiter-NotifyDeadLetterQueue"}
     assert set(alarms) == {
         "arbiter-DecideErrors",
-        "arbiter-ActErrors",
-        "arbiter-OverrideErrors",
         "arbiter-DecideStale",
         "arbiter-StreamIteratorAge",
-        "arbiter-RegionSilent-eu-west-1",
-        "arbiter-RegionSilent-eu-central-1",
-        "arbiter-RegionSilent-us-east-1",
+        "arbiter-RegionSilent",
         "arbiter-AlertsPending",
         *direct,
     }
@@ -343,7 +344,7 @@ def test_every_alarm_announces_firing_and_recovery_to_ops_or_alerts(control: Tem
         assert alarm["OKActions"] == target, name
 
 
-def test_outputs(control: Template) -> None:
+def test_outputs(control: Template, dashboarded: dict[str, Template]) -> None:
     outputs = control.find_outputs("*")
     assert set(outputs) == {
         "TableName",
@@ -351,8 +352,8 @@ def test_outputs(control: Template) -> None:
         "OpsTopicArn",
         "OverrideFunctionName",
         "NotifyFunctionName",
-        "DashboardUrl",
     }
+    outputs = dashboarded["arbiter-control"].find_outputs("*")
     assert outputs["DashboardUrl"]["Value"] == (
         "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
         "#dashboards/dashboard/arbiter"
@@ -371,3 +372,22 @@ def test_act_timeout_covers_the_total_dns_wait_and_its_margins() -> None:
     data["services"][0]["dns"]["verify_timeout"] = "10m"
     spec = act_spec(parse_config(data))
     assert spec.timeout_s == 720 and spec.timeout_s <= 900
+
+
+def test_monitoring_tracing_turns_x_ray_on_for_every_function_but_the_ticker(
+    build_variant: Callable[[dict[str, Any]], dict[str, Template]],
+) -> None:
+    """Off by default ($5 per million traces, one per round and per pass); on, every
+    function records traces, and cdk-nag still passes the synth."""
+    data = example_data()
+    data["probe"]["interval"] = "10s"
+    data["monitoring"] = {"tracing": True}
+    templates = build_variant(data)
+    modes = {
+        f["Properties"]["FunctionName"]: f["Properties"].get("TracingConfig", {}).get("Mode")
+        for t in templates.values()
+        for f in t.find_resources("AWS::Lambda::Function").values()
+    }
+    assert modes.pop("arbiter-tick") is None
+    assert set(modes) == {f"arbiter-{r}" for r in ("decide", "act", "override", "notify", "probe")}
+    assert set(modes.values()) == {"Active"}

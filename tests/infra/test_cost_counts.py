@@ -34,8 +34,10 @@ def _memory(template: Template) -> dict[str, int]:
 def test_alarms_dashboard_and_memory_of_the_example(example: dict[str, Template]) -> None:
     config = parse_config(example_data())
     control = example[CONTROL]
-    assert len(control.find_resources("AWS::CloudWatch::Alarm")) == cost.alarms(config) == 11
-    assert len(control.find_resources("AWS::CloudWatch::Dashboard")) == 1
+    assert len(control.find_resources("AWS::CloudWatch::Alarm")) == cost.alarms(config) == 6
+    # off by default, as the model prices it
+    assert len(control.find_resources("AWS::CloudWatch::Dashboard")) == 0
+    assert not cost.estimate(config).assumptions.dashboard
     for role, mb in _memory(control).items():
         assert cost.MEMORY_MB[role] == mb, role
 
@@ -48,5 +50,5 @@ def test_alarms_with_channels(
     data["probe_regions"] = [*data["probe_regions"], "us-west-2"]
     templates = build_variant(data)
     alarms = templates[CONTROL].find_resources("AWS::CloudWatch::Alarm")
-    # one ChannelFailures-<channel> per channel, one RegionSilent-<region> per probe region
-    assert len(alarms) == cost.alarms(parse_config(data)) == 11 + 2 + 1
+    # one ChannelFailures-<channel> per channel; one RegionSilent for all probe regions
+    assert len(alarms) == cost.alarms(parse_config(data)) == 6 + 2

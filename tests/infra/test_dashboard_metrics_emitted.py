@@ -1,12 +1,15 @@
 """Every custom metric that the dashboard graphs or an alarm watches is emitted by the real
-handlers, with the dimensions that the graph or alarm selects.
+handlers, with the dimensions that the graph or alarm selects; every field a Logs Insights
+widget queries is on the lines the handlers log.
 
-The metric names come from the synthesized templates, not from a list kept here: a widget
-added for a metric that no code emits (or one that Powertools silently drops) fails this test.
-The handlers run against moto and a loopback site through a failover whose runbook fails,
-an operator's ack and switch back whose runbook succeeds, and a drill, so the probe, decide,
-act and override functions each do their metered work. The sites' checks carry the example
-config's check names, so the per-check widgets' dimensions are met.
+The metric names and the queries come from the synthesized templates (the example with
+``monitoring.dashboard: true``), not from a list kept here: a widget added for a metric that
+no code emits (or one that Powertools silently drops), or for a field no line carries, fails
+this test. The handlers run against moto and a loopback site through a failover whose switch
+pass cannot publish its alerts nor start the act function, whose runbook fails, an operator's
+ack and switch back whose runbook succeeds, a drill, a round the table refuses and a pass with
+every probe region silent, so each metric sent only when something happens is sent. The sites'
+checks carry the example config's check names, so the per-check fields are met.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from moto import mock_aws
 
 from arbiter import runtime
 from arbiter.adapters.channels.memory import MemoryChannel
+from arbiter.adapters.store import StoreRejected
 from arbiter.core.config import parse_config
 from arbiter.handlers import act, decide, notify, override, probe
 from arbiter.handlers.notify import ChannelsFailed
@@ -169,15 +173,24 @@ def printed(
             ]
         world = make_world(data)
         decided = None
-        for n in range(4):
-            world.clock.now = at(n)
-            for region in REGIONS:
-                world.rt.region = region
-                run(probe.handler, sample("probe-schedule.json"), "probe")
-            decided = run(decide.handler, sample("decide-schedule.json"), "decide")
-            if decided["web"]["transition"] is not None:
-                break
+        # The switch pass cannot start the act function: the start is retried by the next
+        # pass (ActInvokeFailures).
+        with pytest.MonkeyPatch.context() as refused:
+            refused.setattr(world.rt, "invoker", Refusing())
+            for n in range(4):
+                world.clock.now = at(n)
+                for region in REGIONS:
+                    world.rt.region = region
+                    run(probe.handler, sample("probe-schedule.json"), "probe")
+                decided = run(decide.handler, sample("decide-schedule.json"), "decide")
+                if decided["web"]["transition"] is not None:
+                    break
         assert decided is not None and decided["web"]["transition"] is not None, decided
+        run(decide.handler, sample("decide-schedule.json"), "decide")  # restarts the runbook
+        # A round the table refuses (ObservationWriteFailures).
+        with pytest.MonkeyPatch.context() as refused:
+            refused.setattr(world.rt.store, "put_observation", Refusing().put_observation)
+            run(probe.handler, sample("probe-schedule.json"), "probe")
         # The runbook fails: its record points at a hosted zone that does not exist.
         good = world.rt.config
         world.rt.config = _with_zone(good, "ZNOSUCHZONE")
@@ -196,6 +209,17 @@ def printed(
         assert ran["outcome"] == "done", ran
         run(act.handler, {"drill": {"service": "web", "notify": "never"}}, "act")
         run(decide.handler, sample("decide-schedule.json"), "decide")
+        # A round in which the secondary fails too (its checks' ``down`` fields).
+        site.set_response("/secondary", status=503, body="maintenance")
+        run(probe.handler, sample("probe-schedule.json"), "probe")
+        # Every probe region silent for ten intervals (RegionsSilent), and the alert about it
+        # cannot be published: it waits in the outbox (AlertsPending) for the next pass.
+        world.clock.now = at(20)
+        with pytest.MonkeyPatch.context() as refused:
+            refused.setattr(world.rt, "notifier", Refusing())
+            silent = run(decide.handler, sample("decide-schedule.json"), "decide")
+        assert silent["web"]["alerts_pending"] > 0, silent
+        assert run(decide.handler, sample("decide-schedule.json"), "decide")["web"]["alerts_sent"]
         # The notify function: an alert to two channels (one of them failing), then an
         # alarm's state change on the ops topic.
         channels = [{"type": "webhook", "name": n, "url": "https://hooks.example.com/a",
@@ -217,6 +241,19 @@ def printed(
         run(notify.handler, sample("notify-sns-alarm.json"), "notify")
     runtime.install(None)
     yield found
+
+
+class Refusing:
+    """A notifier, an act invoker or a store write that AWS refuses."""
+
+    def publish(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreRejected("SNS refused: AuthorizationError")
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        raise StoreRejected("Lambda refused: AccessDeniedException")
+
+    def put_observation(self, *args: Any, **kwargs: Any) -> bool:
+        raise StoreRejected("DynamoDB refused: AccessDeniedException")
 
 
 @pytest.fixture
@@ -243,10 +280,10 @@ def _with_zone(config: Any, zone_id: str) -> Any:
 
 
 def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted(
-    example: dict[str, Template], emitted: list[Emitted]
+    dashboarded: dict[str, Template], emitted: list[Emitted]
 ) -> None:
-    dashboard = [ref for t in example.values() for ref in dashboard_references(t)]
-    alarms = [ref for t in example.values() for ref in alarm_references(t)]
+    dashboard = [ref for t in dashboarded.values() for ref in dashboard_references(t)]
+    alarms = [ref for t in dashboarded.values() for ref in alarm_references(t)]
     # The parsers found something in each place (else this test would prove nothing).
     assert dashboard and alarms
     missing = sorted(
@@ -260,14 +297,65 @@ def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted(
     assert missing == [], f"never emitted: {missing}; emitted: {seen}"
 
 
+def log_widgets(template: Template) -> list[dict[str, Any]]:
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    return [w["properties"] for w in body["widgets"] if w["type"] == "log"]
+
+
+_SOURCE = re.compile(r"SOURCE '([^']+)'")
+_MESSAGE = re.compile(r'message = "([^"]+)"')
+_STAT = re.compile(r"\b(?:min|max|avg|sum|latest)\(`([^`]+)`\)")
+HANDLER_OF_GROUP = {"/arbiter/arbiter/probe": "probe", "/arbiter/arbiter/decide": "decide"}
+
+
+def _path(record: dict[str, Any], dotted: str) -> Any:
+    """The value at ``a.b.c`` in a logged record's nested fields (Logs Insights flattens
+    nested JSON keys with dots), or None."""
+    node: Any = record
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def test_every_field_a_log_widget_queries_is_logged(
+    dashboarded: dict[str, Template], printed: list[Printed]
+) -> None:
+    """Each Logs Insights widget over the probe's or the decider's log group: every field
+    its stats read is a number on some line the handler logged with the message it filters
+    on. (The failing-check fields are there only in rounds that saw a failure, which the
+    run has: the primary answers 503, and in one round the secondary too.)"""
+    checked = 0
+    for widget in log_widgets(dashboarded["arbiter-control"]):
+        groups = _SOURCE.findall(widget["query"])
+        handlers = {HANDLER_OF_GROUP[g] for g in groups if g in HANDLER_OF_GROUP}
+        if not handlers:
+            continue  # the timeline (tested below)
+        (handler,) = handlers
+        messages = _MESSAGE.findall(widget["query"])
+        fields = _STAT.findall(widget["query"])
+        assert messages and fields, widget["query"]
+        lines = [line for m in messages for line in logged(printed, handler, m)]
+        for name in fields:
+            values = [_path(line, name) for line in lines]
+            numbers = [v for v in values if isinstance(v, int | float)]
+            assert numbers, f"{widget['title']}: no {handler} line has {name} ({messages})"
+            checked += 1
+    assert checked > 20  # the parser found the widgets' fields
+
+
 def test_the_timeline_widget_lists_lines_the_handlers_log(
-    example: dict[str, Template], printed: list[Printed]
+    dashboarded: dict[str, Template], printed: list[Printed]
 ) -> None:
     """The dashboard's Logs Insights query selects ``timeline`` (decide: one per event),
     ``runbook`` (act) and ``override`` (override) lines; each carries the fields it shows."""
-    (dashboard,) = example["arbiter-control"].find_resources("AWS::CloudWatch::Dashboard").values()
-    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
-    (query,) = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
+    (query,) = [
+        w["query"]
+        for w in log_widgets(dashboarded["arbiter-control"])
+        if w["title"].startswith("Timeline")
+    ]
     timeline = logged(printed, "decide", "timeline")
     assert {"verdict", "switch"} <= {line["kind"] for line in timeline}
     assert all(line["service"] == "web" and line["text"] for line in timeline)

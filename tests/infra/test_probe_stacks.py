@@ -39,7 +39,8 @@ def test_probe_function(example: dict[str, Template], region: str) -> None:
             "Architectures": ["arm64"],
             "MemorySize": 128,
             "Timeout": 60,
-            "TracingConfig": {"Mode": "Active"},
+            "TracingConfig": Match.absent(),  # monitoring.tracing is off by default
+            "LoggingConfig": {"LogGroup": Match.any_value()},
             "Environment": {
                 "Variables": {
                     "ARBITER_CONFIG_FILE": "arbiter_config.json",
