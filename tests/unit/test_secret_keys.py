@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from arbiter.adapters.hooks import SecretKeys, SecretsManagerKeys
 from arbiter.core.errors import ProviderError, ProviderRejected
+from arbiter.local.plan import local_secrets, secret_env_name
 
 HOME = "eu-west-1"
 VALUE = "tw-auth-token-0123456789"
@@ -143,3 +144,24 @@ def test_a_parameter_that_is_not_encrypted_is_refused_without_its_value(
     message = str(refused.value)
     assert f"is a {kind}, not a SecureString" in message
     assert "ssm:/arbiter/twilio" in message and VALUE not in message
+
+
+@pytest.mark.parametrize(
+    ("ref", "variable"),
+    [
+        ("arbiter/twilio", "ARBITER_SECRET_ARBITER_TWILIO"),
+        ("ssm:/arbiter/twilio", "ARBITER_SECRET_ARBITER_TWILIO"),  # the same name as above
+        ("ssm:twilio", "ARBITER_SECRET_TWILIO"),
+        (
+            "ssm:arn:aws:ssm:eu-west-1:123456789012:parameter/arbiter/twilio",
+            "ARBITER_SECRET_ARN_AWS_SSM_EU_WEST_1_123456789012_PARAMETER_ARBITER_TWILIO",
+        ),
+    ],
+)
+def test_a_local_command_takes_a_parameter_from_the_environment_first(
+    ref: str, variable: str
+) -> None:
+    """``arbiter plan``, ``drill --config`` and ``notify-test``: the variable named after the
+    reference wins (sockets are off here: no AWS call is made for it)."""
+    assert secret_env_name(ref) == variable
+    assert local_secrets("eu-west-1", {variable: VALUE})(ref) == VALUE
