@@ -27,6 +27,7 @@ from arbiter.core.config import (
     WebhookAction,
     WebhookChannel,
     WebhookVoipProvider,
+    parameter_ref,
 )
 
 AWS_DOCUMENT_PREFIXES = ("aws", "amazon", "amzn")
@@ -58,8 +59,9 @@ class Needs:
     act_zones: list[str]
     """Route 53 hosted zone ids the act function changes and reads."""
     act_secrets: list[str]
-    """Secrets (names or ARNs) the runbook reads: the DNS providers records use, the VoIP
-    providers routes use, the signing keys of webhook fences and hooks."""
+    """Secret references (``SecretRef``: Secrets Manager, or ``ssm:`` Parameter Store) the
+    runbook reads: the DNS providers records use, the VoIP providers routes use, the signing
+    keys of webhook fences and hooks."""
     decide_secrets: list[str]
     """Signing keys of the failback gates."""
     act_ssm: list[SsmUse]
@@ -67,6 +69,15 @@ class Needs:
     notify_secrets: list[str] = field(default_factory=list)
     """The alert channels' credentials: webhook signing keys, Slack webhook URLs, PagerDuty
     routing keys."""
+
+
+def split_secrets(refs: list[str]) -> tuple[list[str], list[str]]:
+    """Secret references by store: (Secrets Manager names or ARNs, Parameter Store names or
+    ARNs without their ``ssm:`` prefix), each sorted. A function reads a parameter with
+    ``ssm:GetParameter`` and needs no ``secretsmanager:`` grant for it."""
+    managed = sorted(r for r in refs if parameter_ref(r) is None)
+    parameters = sorted({p for r in refs if (p := parameter_ref(r)) is not None})
+    return managed, parameters
 
 
 def channel_secret(channel: Channel) -> str | None:

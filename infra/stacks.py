@@ -430,11 +430,31 @@ class ControlStack(Stack):
             )
         return topic
 
-    def _allow_secrets(self, function: lambda_.Function, names: list[str]) -> None:
-        """Exactly the secrets this function's config uses (``infra/grants.py``)."""
+    def _allow_secrets(self, function: lambda_.Function, refs: list[str]) -> None:
+        """Exactly the secrets this function's config uses (``infra/grants.py``): Secrets
+        Manager's with GetSecretValue, Parameter Store's (``ssm:``) with GetParameter. A
+        SecureString under the AWS managed key ``aws/ssm`` needs no ``kms:Decrypt`` grant: that
+        key grants Decrypt to every IAM principal of the account (a customer managed key would
+        need one, which Arbiter does not add)."""
+        names, parameters = grants.split_secrets(refs)
         if names:
-            arns = [self.secret_arn(n) for n in names]
-            allow(function, ["secretsmanager:GetSecretValue"], arns)
+            allow(function, ["secretsmanager:GetSecretValue"], [self.secret_arn(n) for n in names])
+        if parameters:
+            arns = sorted({self.parameter_arn(p) for p in parameters})
+            allow(function, ["ssm:GetParameter"], arns)
+
+    def parameter_arn(self, parameter: str) -> str:
+        """A parameter given by name, in this stack's region (the functions read secrets in
+        their own control region); a hierarchical name's ARN drops its leading slash
+        (``/arbiter/twilio`` -> ``parameter/arbiter/twilio``). An ARN is used as given."""
+        if parameter.startswith("arn:"):
+            return parameter
+        return self.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=parameter.removeprefix("/"),
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
 
     def secret_arn(self, name: str) -> str:
         """A secret given by name matches its ARN with Secrets Manager's 6-character suffix."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from arbiter.adapters.actions import ActionRunner, Actions
 from arbiter.adapters.dns import Deps, DnsProvider, Providers
-from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
+from arbiter.adapters.hooks import SecretKeys, WebhookClient
 from arbiter.adapters.invoker import ActInvoker, LambdaActInvoker
 from arbiter.adapters.leadership import DynamoLeadership, Leadership, Solo
 from arbiter.adapters.notify import Notifier, SnsNotifier
@@ -152,7 +152,9 @@ def from_env() -> Runtime:
     table = _env("ARBITER_TABLE")
     topic = os.environ.get("ARBITER_TOPIC_ARN", "")
     act = os.environ.get("ARBITER_ACT_FUNCTION", "")
-    keys = SecretsManagerKeys(lambda: _client("secretsmanager", home))
+    keys = SecretKeys(
+        lambda: _client("secretsmanager", home), lambda r: _client("ssm", r or home), home
+    )
     deps = Deps(aws=_client, secret=lambda name: keys.get(name).decode())
     return Runtime(
         config=config,

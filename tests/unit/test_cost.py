@@ -537,6 +537,16 @@ def test_secrets_are_every_secret_the_config_names() -> None:
     assert cost.secret_names(parse_config(data)) == ["a/b", "arbiter/slack"]
 
 
+def test_a_parameter_store_secret_is_not_a_secrets_manager_secret() -> None:
+    """A standard SecureString parameter, read at standard throughput, costs nothing."""
+    data = config_dict()
+    data["notifications"]["channels"] = [
+        {"type": "slack", "name": "oncall", "webhook_url_secret": "ssm:/arbiter/slack"},
+        {"type": "webhook", "name": "hook", "url": "https://h.example.com/", "secret": "a/b"},
+    ]
+    assert cost.secret_names(parse_config(data)) == ["a/b"]
+
+
 # --- The command ---------------------------------------------------------------------------------
 
 

@@ -4,9 +4,9 @@ webhook (``voip/webhook.py``).
 
 Signing: the body is the call's JSON (compact, keys sorted); ``X-Arbiter-Timestamp`` is the
 Unix time in seconds and ``X-Arbiter-Signature`` is ``sha256=<hex>``, the HMAC-SHA256 of
-``<timestamp>.<body>`` with the shared key (from Secrets Manager). The receiver recomputes it,
-rejects a timestamp outside its replay window and a signature it has already seen. Keys are
-never logged nor put in an error.
+``<timestamp>.<body>`` with the shared key (from Secrets Manager or Parameter Store). The
+receiver recomputes it, rejects a timestamp outside its replay window and a signature it has
+already seen. Keys are never logged nor put in an error.
 
 Posting: each call has a total deadline over connect, response headers and body (the
 connection is cut at the deadline, see ``checks/deadline.py``), and its answer is read up to
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import arbiter
 from arbiter.adapters.aws import AwsApi
-from arbiter.core.config import Webhook
+from arbiter.core.config import Webhook, parameter_arn_parts, parameter_ref
 from arbiter.core.errors import ArbiterError, ProviderError, ProviderRejected
 
 if TYPE_CHECKING:
@@ -42,21 +42,76 @@ ANSWER_LIMIT = 64 * 1024
 """Bytes of an answer read at most (it is a small JSON object); a longer one is refused."""
 
 
-class SecretsManagerKeys:
-    """Signing keys by secret name, cached for the life of the (warm) function."""
+class SecretKeys:
+    """Secrets by reference (``core/config.py::SecretRef``), each read once for the life of the
+    (warm) function: an ``ssm:`` reference from Parameter Store (a SecureString, decrypted),
+    any other from Secrets Manager. Each client is made on the first read that needs it.
 
-    def __init__(self, client_factory: Callable[[], Any]) -> None:
+    ``ssm(region)`` makes a Parameter Store client: a parameter given by name is read in
+    ``region`` (the function's home region, where its Secrets Manager secrets are read too;
+    None: boto3's default), one given by ARN in the ARN's region. Errors are the AWS call's
+    (``adapters/aws.py``: throttling retryable, the rest fatal) and name the reference, never
+    a value."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        ssm: Callable[[str | None], Any] | None = None,
+        region: str | None = None,
+    ) -> None:
         self.api = AwsApi(client_factory, "Secrets Manager")
+        self._ssm = ssm
+        self._region = region
+        self._parameter_apis: dict[str | None, AwsApi] = {}
         self._cache: dict[str, bytes] = {}
 
     def get(self, name: str) -> bytes:
         if name not in self._cache:
-            value = self.api.call("get_secret_value", SecretId=name)
-            secret = value.get("SecretString")
+            parameter = parameter_ref(name)
             self._cache[name] = (
-                secret.encode() if secret is not None else bytes(value["SecretBinary"])
+                self._managed(name) if parameter is None else self._parameter(name, parameter)
             )
         return self._cache[name]
+
+    def _managed(self, name: str) -> bytes:
+        value = _naming(name, lambda: self.api.call("get_secret_value", SecretId=name))
+        secret = value.get("SecretString")
+        return secret.encode() if secret is not None else bytes(value["SecretBinary"])
+
+    def _parameter(self, ref: str, parameter: str) -> bytes:
+        parts = parameter_arn_parts(parameter)
+        region = parts[0] if parts else self._region
+        api = self._parameter_api(region)
+        answer = _naming(
+            ref, lambda: api.call("get_parameter", Name=parameter, WithDecryption=True)
+        )
+        found = answer["Parameter"]
+        if found.get("Type") != "SecureString":
+            raise ProviderRejected(
+                f"secret {ref}: the Parameter Store parameter is a {found.get('Type')}, not a "
+                "SecureString: store secrets encrypted (put-parameter --type SecureString)"
+            )
+        return str(found["Value"]).encode()
+
+    def _parameter_api(self, region: str | None) -> AwsApi:
+        if self._ssm is None:
+            raise ProviderRejected("no Parameter Store client is configured for ssm: secrets")
+        if region not in self._parameter_apis:
+            make = self._ssm
+            self._parameter_apis[region] = AwsApi(lambda: make(region), "Parameter Store")
+        return self._parameter_apis[region]
+
+
+SecretsManagerKeys = SecretKeys
+"""The earlier name (Secrets Manager was the only store), kept for its callers."""
+
+
+def _naming(ref: str, call: Callable[[], Any]) -> Any:
+    """The call's answer; its error, of the same kind, with the reference named first."""
+    try:
+        return call()
+    except (ProviderError, ProviderRejected) as exc:
+        raise type(exc)(f"secret {ref}: {exc}") from exc
 
 
 def sign(key: bytes, timestamp: str, body: bytes) -> str:
@@ -269,7 +324,7 @@ class WebhookClient:
 
     def __init__(
         self,
-        keys: SecretsManagerKeys | None,
+        keys: SecretKeys | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys

@@ -474,20 +474,91 @@ class Dns(_Model):
 _SECRET_REF = re.compile(
     r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$"
 )
+SSM_PREFIX = "ssm:"
+"""A secret reference that starts so names a Parameter Store parameter (a SecureString):
+``ssm:/arbiter/twilio`` or ``ssm:arn:aws:ssm:<region>:<account>:parameter/arbiter/twilio``."""
+_SSM_NAME = re.compile(r"[A-Za-z0-9_./-]+")
+_SSM_ARN = re.compile(r"arn:aws[a-z-]*:ssm:(?P<region>[a-z0-9-]+):[0-9]{12}:parameter/(?P<name>.+)")
+SSM_NAME_MAX = 1011
+"""Parameter Store's longest name (AWS counts the ARN's leading part in it too, so PutParameter
+may refuse a name a little shorter)."""
+SSM_DEPTH_MAX = 15
+"""Levels of a parameter hierarchy (``/a/b/c`` has three)."""
+
+
+def parameter_ref(ref: str) -> str | None:
+    """The Parameter Store name or ARN an ``ssm:`` secret reference holds; None for a
+    Secrets Manager reference."""
+    return ref[len(SSM_PREFIX) :] if ref.startswith(SSM_PREFIX) else None
+
+
+def parameter_arn_parts(parameter: str) -> tuple[str, str] | None:
+    """A parameter ARN's region and name (``parameter/a/b`` is ``/a/b``: an ARN drops a
+    hierarchical name's leading slash); None for a plain name."""
+    match = _SSM_ARN.fullmatch(parameter)
+    if match is None:
+        return None
+    name = match["name"]
+    return match["region"], ("/" + name if "/" in name else name)
+
+
+def _parameter_problem(parameter: str) -> str | None:
+    """What Parameter Store would refuse in a name (or the name in an ARN): the documented
+    characters, length, hierarchy depth and reserved prefixes. Never echoes the value."""
+    if parameter.startswith("arn:"):
+        parts = parameter_arn_parts(parameter)
+        if parts is None:
+            return (
+                "expected ssm: and a Parameter Store ARN such as "
+                "arn:aws:ssm:<region>:<account>:parameter/<name>"
+            )
+        parameter = parts[1]
+    if not parameter:
+        return "expected ssm: and a Parameter Store parameter name such as /arbiter/twilio"
+    if len(parameter) > SSM_NAME_MAX:
+        return f"a Parameter Store name has at most {SSM_NAME_MAX} characters"
+    if not _SSM_NAME.fullmatch(parameter):
+        return "a Parameter Store name holds only letters, digits and _.-/ (no spaces)"
+    levels = parameter.removeprefix("/").split("/")
+    if "/" in parameter and not parameter.startswith("/"):
+        return "a Parameter Store name in a hierarchy starts with / (/arbiter/twilio)"
+    if "" in levels:
+        return "a Parameter Store name has no empty level (no // and no / at the end)"
+    if len(levels) > SSM_DEPTH_MAX:
+        return f"a Parameter Store hierarchy has at most {SSM_DEPTH_MAX} levels"
+    if levels[0].lower().startswith(("aws", "ssm")):
+        return (
+            "a Parameter Store name may not start with aws or ssm (reserved by AWS; for a "
+            "Secrets Manager secret, name the secret itself without ssm:)"
+        )
+    return None
 
 
 def _secret_ref(ref: str) -> str:
     """Never echoed: someone may have pasted the secret itself."""
+    parameter = parameter_ref(ref)
+    if parameter is not None:
+        problem = _parameter_problem(parameter)
+        if problem:
+            raise ValueError(f"{problem}; never the secret itself")
+        return ref
     if not _SECRET_REF.fullmatch(ref):
+        hint = (
+            " (a Parameter Store ARN takes the prefix ssm:)"
+            if ref.startswith("arn:") and ":ssm:" in ref
+            else ""
+        )
         raise ValueError(
             "expected the name or ARN of a Secrets Manager secret (letters, digits and "
-            "/_+=.@-), never the secret itself"
+            "/_+=.@-), or ssm: and a Parameter Store SecureString's name or ARN, never the "
+            f"secret itself{hint}"
         )
     return ref
 
 
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-"""The name or ARN of a Secrets Manager secret; the secret's value is never in the config."""
+"""Where a secret lives, never its value: the name or ARN of a Secrets Manager secret, or
+``ssm:`` and the name or ARN of a Parameter Store SecureString parameter."""
 ApiTimeout = Annotated[Seconds, at_most(60.0, "one provider call may not hold a runbook longer")]
 
 
@@ -547,7 +618,8 @@ class Route53FailoverProvider(_DnsProviderBase):
 
 
 class CloudflareProvider(_DnsProviderBase):
-    """Cloudflare API v4, with an API token (Zone.DNS edit) kept in Secrets Manager."""
+    """Cloudflare API v4, with an API token (Zone.DNS edit) kept in Secrets Manager or
+    Parameter Store (``SecretRef``)."""
 
     type: Literal["cloudflare"]
     token_secret: SecretRef
@@ -614,8 +686,9 @@ class Webhook(_Model):
 
     url: WebUrl
     secret: SecretRef
-    """Name or ARN of the Secrets Manager secret holding the signing key (never the key):
-    every call Arbiter makes to an operator's endpoint is signed."""
+    """Where the signing key is (``SecretRef``: a Secrets Manager secret or ``ssm:`` and a
+    Parameter Store SecureString), never the key: every call Arbiter makes to an operator's
+    endpoint is signed."""
     timeout: Annotated[
         Seconds, at_most(10.0, "the decider asks the gate inside its own 60 s pass")
     ] = 10.0
@@ -642,14 +715,14 @@ ExpectValue = Annotated[str, Field(max_length=256)] | bool | int
 
 class WebhookAction(_Model):
     """A signed call to an operator's endpoint (HMAC-SHA256 over ``<timestamp>.<body>``, key
-    from Secrets Manager). The endpoint answers a JSON object; ``{"status": "pending"}`` means
-    "still working": the call is repeated (same idempotency key) until another answer or the
-    timeout."""
+    from Secrets Manager or Parameter Store). The endpoint answers a JSON object;
+    ``{"status": "pending"}`` means "still working": the call is repeated (same idempotency
+    key) until another answer or the timeout."""
 
     type: Literal["webhook"]
     url: WebUrl
     secret: SecretRef
-    """Name or ARN of the Secrets Manager secret holding the signing key (never the key)."""
+    """Where the signing key is (``SecretRef``), never the key."""
     call_timeout: ApiTimeout = 10.0
     """One HTTP call's total deadline (the ``timeout`` bounds the whole wait)."""
     verify_tls: bool = True
@@ -1151,12 +1224,13 @@ class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: WebUrl
     secret: SecretRef
-    """Name or ARN of the Secrets Manager secret holding the signing key."""
+    """Where the signing key is (``SecretRef``), never the key."""
     verify_tls: bool = True
 
 
 class SlackChannel(_Channel):
-    """A Slack incoming webhook. Its URL is a credential: it lives in Secrets Manager."""
+    """A Slack incoming webhook. Its URL is a credential: it lives in Secrets Manager or
+    Parameter Store."""
 
     type: Literal["slack"]
     webhook_url_secret: SecretRef

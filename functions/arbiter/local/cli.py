@@ -679,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("service")
     p.add_argument("--to", required=True, choices=["primary", "secondary"])
-    p.add_argument("--region", default=None, help="for Secrets Manager (default: home_region)")
+    p.add_argument("--region", default=None, help="where secrets are read (default: home_region)")
     p.add_argument("--json", action="store_true", help="the plan as JSON")
     p.set_defaults(run=_plan)
 
@@ -708,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--region",
         default=None,
-        help="with --config: for Secrets Manager (default: home_region); else the "
+        help="with --config: where secrets are read (default: home_region); else the "
         "function's region",
     )
     p.add_argument("--operator", default=None, help="the deployed drill: your name, for the log")

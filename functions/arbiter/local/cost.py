@@ -363,7 +363,11 @@ STANDBY_ALARMS = 2
 
 
 def secret_names(config: Config) -> list[str]:
-    """Every Secrets Manager secret the config names (keys ``secret`` and ``*_secret``)."""
+    """Every Secrets Manager secret the config names (keys ``secret`` and ``*_secret``). An
+    ``ssm:`` reference is a Parameter Store parameter: a standard one, read at standard
+    throughput, costs nothing, so it is not counted."""
+    from arbiter.core.config import parameter_ref
+
     found: set[str] = set()
     todo: list[Any] = [config.model_dump()]
     for _ in range(1_000_000):  # bounded: a config is a finite tree
@@ -373,7 +377,8 @@ def secret_names(config: Config) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if isinstance(value, str) and (key == "secret" or key.endswith("_secret")):
-                    found.add(value)
+                    if parameter_ref(value) is None:
+                        found.add(value)
                 else:
                     todo.append(value)
         elif isinstance(node, list):

@@ -311,7 +311,7 @@ class _Demo:
         from arbiter.adapters.actions import Actions
         from arbiter.adapters.dns import Deps
         from arbiter.adapters.dns.route53 import Route53
-        from arbiter.adapters.hooks import SecretsManagerKeys, WebhookClient
+        from arbiter.adapters.hooks import SecretKeys, WebhookClient
         from arbiter.adapters.invoker import InlineActInvoker
         from arbiter.adapters.notify import SnsNotifier
         from arbiter.adapters.store import DynamoStore
@@ -345,19 +345,23 @@ class _Demo:
                     url=self.receivers["primary"].url, secret="demo/hooks-fra"
                 ),
                 ams_actions=SITE_ACTIONS.format(
-                    url=self.receivers["secondary"].url, secret="demo/hooks-ams"
+                    url=self.receivers["secondary"].url, secret="ssm:/demo/hooks-ams"
                 ),
             ).replace("notifications:", self._provider() + "notifications:", 1),
             "demo config",
         )
         sm = b3.client("secretsmanager", region_name="eu-west-1")
-        for name, value in (
-            ("demo/hooks-fra", HOOK_KEY),
-            ("demo/hooks-ams", HOOK_KEY),
-            ("demo/telnyx", TELNYX_KEY),
-        ):
+        for name, value in (("demo/hooks-fra", HOOK_KEY), ("demo/telnyx", TELNYX_KEY)):
             sm.create_secret(Name=name, SecretString=value)
-        keys = SecretsManagerKeys(self.client("secretsmanager"))
+        # The secondary site's key is a Parameter Store SecureString: both stores in one run.
+        b3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/demo/hooks-ams", Value=HOOK_KEY, Type="SecureString"
+        )
+        keys = SecretKeys(
+            self.client("secretsmanager"),
+            lambda region: b3.client("ssm", region_name=region),
+            "eu-west-1",
+        )
         dns = Route53(self.client("route53"), poll_interval=0.05)
         clock = VirtualClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
         home = runtime.Runtime(

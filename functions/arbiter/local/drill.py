@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from arbiter.adapters.hooks import SecretsManagerKeys
+from arbiter.adapters.hooks import SecretKeys
 from arbiter.core.config import LAMBDA_MAX_TIMEOUT, Config, SiteName, load_config
 from arbiter.core.errors import ConfigError
 from arbiter.services.drill import DrillReport, DrillTools, drill, render
@@ -23,10 +23,10 @@ LOCAL_SECONDS = LAMBDA_MAX_TIMEOUT
 """A local drill's whole time: as long as the act function could ever take."""
 
 
-class _LocalKeys(SecretsManagerKeys):
+class _LocalKeys(SecretKeys):
     """Webhook signing keys for a run on an operator's machine, through ``local_secrets``
-    (an environment variable first, then Secrets Manager), so that hooks and providers read
-    each secret the same way and once."""
+    (an environment variable first, then Secrets Manager or Parameter Store), so that hooks
+    and providers read each secret the same way and once."""
 
     def __init__(self, secret: Callable[[str], str]) -> None:
         super().__init__(lambda: None)  # its own client is never used
@@ -38,7 +38,8 @@ class _LocalKeys(SecretsManagerKeys):
 
 def local_tools(config: Config, region: str, environ: Mapping[str, str] = os.environ) -> DrillTools:
     """The providers and runners ``arbiter plan`` builds: the operator's AWS credentials,
-    secrets from ``ARBITER_SECRET_*`` variables or Secrets Manager in ``region``."""
+    secrets from ``ARBITER_SECRET_*`` variables, else Secrets Manager or Parameter Store in
+    ``region``."""
     from arbiter.adapters.actions import Actions
     from arbiter.adapters.dns import Deps, Providers
     from arbiter.adapters.hooks import WebhookClient

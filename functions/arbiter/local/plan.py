@@ -20,7 +20,7 @@ from typing import Any
 
 from arbiter.adapters.dns import DnsProvider
 from arbiter.core import dataplane
-from arbiter.core.config import DATAPLANE_PROVIDER, Config, Service, SiteName
+from arbiter.core.config import DATAPLANE_PROVIDER, Config, Service, SiteName, parameter_ref
 from arbiter.core.errors import ArbiterError
 from arbiter.core.model import Transition
 from arbiter.core.records import RecordSet
@@ -242,19 +242,26 @@ _ENV_SAFE = re.compile(r"[^A-Za-z0-9]")
 
 
 def secret_env_name(ref: str) -> str:
-    """``arbiter/cloudflare-token`` -> ``ARBITER_SECRET_ARBITER_CLOUDFLARE_TOKEN``."""
-    return "ARBITER_SECRET_" + _ENV_SAFE.sub("_", ref).upper()
+    """``arbiter/cloudflare-token`` -> ``ARBITER_SECRET_ARBITER_CLOUDFLARE_TOKEN``; a Parameter
+    Store name the same way without ``ssm:`` and its leading ``/`` (``ssm:/arbiter/twilio`` ->
+    ``ARBITER_SECRET_ARBITER_TWILIO``, as for the secret ``arbiter/twilio``)."""
+    parameter = parameter_ref(ref)
+    name = ref if parameter is None else parameter.removeprefix("/")
+    return "ARBITER_SECRET_" + _ENV_SAFE.sub("_", name).upper()
 
 
 def local_secrets(region: str, environ: Mapping[str, str] = os.environ) -> Callable[[str], str]:
     """For commands run on an operator's machine: a secret from the environment variable
-    named after its reference (``secret_env_name``), else from Secrets Manager with the
-    operator's own AWS credentials. The Lambda functions only ever use Secrets Manager."""
-    from arbiter.adapters.hooks import SecretsManagerKeys
+    named after its reference (``secret_env_name``), else with the operator's own AWS
+    credentials from where the functions read it: Secrets Manager, or Parameter Store for an
+    ``ssm:`` reference, in ``region`` (a parameter ARN: in its own region)."""
+    from arbiter.adapters.hooks import SecretKeys
     from arbiter.runtime import _client
 
-    # Its client is made on first use and its values cached: one lookup per secret.
-    keys = SecretsManagerKeys(lambda: _client("secretsmanager", region))
+    # Its clients are made on first use and its values cached: one lookup per secret.
+    keys = SecretKeys(
+        lambda: _client("secretsmanager", region), lambda r: _client("ssm", r or region), region
+    )
 
     def secret(ref: str) -> str:
         given = environ.get(secret_env_name(ref))
