@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from arbiter.adapters.store import DynamoStore
 from arbiter.core.config import SiteName, load_config, parse_config
@@ -361,7 +362,13 @@ def test_standby_region_lease_and_replication() -> None:
     assert got[(group, "follower decide requests")].quantity == 43_800
     assert got[(group, "lease reads: eventual, 1 per invocation")].quantity == 0.5 * 43_800
     assert got[(group, "alarms")].quantity == cost.STANDBY_ALARMS == 2
-    assert got[(group, "secrets the config names (2)")].quantity == 2
+    # the example's keys are Parameter Store parameters: no Secrets Manager line anywhere...
+    assert not [i for i in report.items if i.service == "Secrets Manager"]
+    # ...while a Secrets Manager secret is billed again in the standby region (its replica)
+    text = STANDBY.read_text().replace("ssm:/arbiter/twilio", "arbiter/twilio")
+    with_sm = lines(cost.estimate(parse_config(yaml.safe_load(text)), "sm"))
+    assert with_sm[(group, "secrets the config names (1)")].quantity == 1
+    assert with_sm[("operations eu-west-1", "secrets the config names (1)")].quantity == 1
     assert (group, "act requests") not in got  # idle until it leads
     (lease,) = [i for i in report.items if i.group.startswith("lease table")]
     assert lease.group == "lease table eu-west-1+eu-central-1+witness eu-west-2"
@@ -406,8 +413,6 @@ def test_tracing_and_the_dashboard_follow_the_config() -> None:
 
 
 def parse_config_data(path: Path) -> dict[str, Any]:
-    import yaml
-
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
 

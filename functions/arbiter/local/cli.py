@@ -776,7 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--route53-latency",
         action="store_true",
-        help="count Route 53's latency-measurement option (Arbiter graphs check latency)",
+        help="count Route 53's latency-measurement option (Arbiter logs each check's latency)",
     )
     p.add_argument("--json", action="store_true", help="the figures as JSON")
     p.set_defaults(run=_cost)

@@ -107,7 +107,7 @@ class Assumptions:
     data_plane: bool = False
     """The optional data-plane failover mode (CloudWatch-alarm health checks)."""
     r53_latency: bool = False
-    """Count Route 53's latency-measurement option (Arbiter graphs each check's latency per
+    """Count Route 53's latency-measurement option (Arbiter logs each check's latency per
     region; off, the comparison leaves it out, which favours Route 53)."""
     alerts_per_month: float = 30.0
     """Alerts sent (each one SNS publish and one email per address), and as many ops messages."""
