@@ -58,7 +58,7 @@ def bounds(config: Config) -> Bounds:
         decide_period=period,
         decide_silent_after=given.decide_silent_after or max(5.0 * MINUTE, 3.0 * period),
         iterator_age=given.iterator_age or max(5.0 * MINUTE, 2 * config.probe.interval),
-        region_silent_after=given.region_silent_after or config.stale_after,
+        region_silent_after=config.region_silent_after,
         alerts_pending_for=given.alerts_pending_for,
     )
 

@@ -95,10 +95,7 @@ def _report(
     ``up``: each site 1 or 0; ``ms``: each check's latency by site; ``down``: each failing
     check by site, 1, and ``failing``: why, for a person (both left out when none fails);
     ``warnings`` likewise."""
-    failing = {
-        site.value: [f"{c.name}: {c.reason}" for c in result.failing()]
-        for site, result in obs.sites.items()
-    }
+    failed = {site.value: result.failing() for site, result in obs.sites.items()}
     fields: dict[str, Any] = {
         "service": obs.service,
         "region": obs.region,
@@ -115,15 +112,15 @@ def _report(
         for c in result.checks
         if c.warning
     ]
-    if any(failing.values()):
-        fields["failing"] = failing
+    if any(failed.values()):
+        fields["failing"] = {
+            site: [f"{c.name}: {c.reason}" for c in checks] for site, checks in failed.items()
+        }
+        fields["down"] = {
+            site: {c.name: 1 for c in checks} for site, checks in failed.items() if checks
+        }
     if warnings:
         fields["warnings"] = warnings
-    down = {
-        site.value: {c.name: 1 for c in r.failing()} for site, r in obs.sites.items() if r.failing()
-    }
-    if down:
-        fields["down"] = down
     if duplicate:
         # The first copy is stored, streamed and decided on; this one changes nothing (its
         # results are logged, marked, and left out of the dashboard's figures).

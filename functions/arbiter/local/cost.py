@@ -601,7 +601,7 @@ def _standby(bill: Bill, config: Config, region: str, a: Assumptions) -> None:
     invocations = MONTH_MINUTES  # its schedule only: a standby has no stream trigger
     bill.function(group, "decide", invocations, a.follower_ms, a, what="follower decide")
     bill.add(group, "dynamodb_rru", "lease reads: eventual, 1 per invocation", 0.5 * invocations)
-    logs = invocations * (LOG_PLATFORM_BYTES + SHORT_INVOCATION_LOGS) / GB
+    logs = invocations * (platform_bytes(a) + SHORT_INVOCATION_LOGS) / GB
     bill.add(group, "logs_ingest", "follower logs", logs)
     bill.add(group, "logs_storage", "logs kept a month", logs)
     _operations(bill, config, a, group, home=False)
